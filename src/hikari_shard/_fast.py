@@ -1,0 +1,80 @@
+"""Choose the compiled or the pure-Python implementation of every hot path.
+
+The compiled modules live in :mod:`hikari_shard._fastpath` (built from ``src/_fastpath/*.pyx``);
+their pure twins, with the same API, live in :mod:`hikari_shard._pure`.  The compiled ones are used
+unless ``HIKARI_SHARD_NO_EXTENSIONS`` is set to a non-empty value other than ``0``, or they cannot be
+imported (one DEBUG line on the ``hikari_shard`` logger says why).
+
+``HIKARI_SHARD_REQUIRE_EXTENSIONS=1`` turns a failed import into an error instead: the test suite and
+the wheel builds set it so a broken build can never pass as "pure".
+"""
+
+from __future__ import annotations
+
+__all__ = ("IMPLEMENTATION", "NO_EXTENSIONS_REASON", "inflate", "load", "ratelimit", "scan")
+
+import logging
+import os
+import types
+import typing
+
+_LOGGER: typing.Final = logging.getLogger("hikari_shard")
+_HOT_PATHS: typing.Final = ("inflate", "scan", "ratelimit")
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "") not in {"", "0"}
+
+
+def load(implementation: str) -> types.SimpleNamespace:
+    """Import one implementation of every hot path.
+
+    Parameters
+    ----------
+    implementation
+        ``"compiled"`` or ``"pure"``.
+
+    Returns
+    -------
+    types.SimpleNamespace
+        One attribute per hot path (``inflate``, ``scan``, ``ratelimit``), each the module.
+
+    Raises
+    ------
+    ImportError
+        If ``"compiled"`` was asked for and the extensions are not built.
+    """
+    if implementation == "compiled":
+        from hikari_shard._fastpath import inflate, ratelimit, scan  # noqa: PLC0415
+    elif implementation == "pure":
+        from hikari_shard._pure import inflate, ratelimit, scan  # type: ignore[no-redef]  # noqa: PLC0415
+    else:
+        msg = f"unknown implementation {implementation!r}, expected 'compiled' or 'pure'"
+        raise ValueError(msg)
+    return types.SimpleNamespace(inflate=inflate, scan=scan, ratelimit=ratelimit)
+
+
+def _choose() -> tuple[str, types.SimpleNamespace, str | None]:
+    if _flag("HIKARI_SHARD_NO_EXTENSIONS"):
+        reason = "HIKARI_SHARD_NO_EXTENSIONS is set"
+        _LOGGER.debug("using the pure-Python hot paths: %s", reason)
+        return "pure", load("pure"), reason
+    try:
+        return "compiled", load("compiled"), None
+    except ImportError as ex:
+        if _flag("HIKARI_SHARD_REQUIRE_EXTENSIONS"):
+            raise
+        reason = f"the compiled extensions could not be imported ({ex})"
+        _LOGGER.debug("using the pure-Python hot paths: %s", reason)
+        return "pure", load("pure"), reason
+
+
+IMPLEMENTATION: typing.Final[str]
+"""``"compiled"`` or ``"pure"``: which implementation of the hot paths this process uses."""
+NO_EXTENSIONS_REASON: typing.Final[str | None]
+"""Why the pure-Python implementation is in use, or ``None`` when the compiled one is."""
+
+IMPLEMENTATION, _modules, NO_EXTENSIONS_REASON = _choose()
+inflate: types.ModuleType = _modules.inflate
+scan: types.ModuleType = _modules.scan
+ratelimit: types.ModuleType = _modules.ratelimit

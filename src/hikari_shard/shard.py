@@ -1,0 +1,873 @@
+"""The drop-in shard: :class:`GatewayShardImpl`, hikari 2.7's contract on Discord's protocol.
+
+This module keeps the state machine (connect, HELLO, IDENTIFY/RESUME, heartbeat, reconnect with
+backoff); the per-payload work runs through the hot paths of :mod:`hikari_shard._fast`.  Where
+hikari 2.7 deviates from Discord's documented gateway protocol, this shard follows Discord; the
+README lists each difference.
+"""
+
+from __future__ import annotations
+
+__all__ = ("GatewayShardImpl",)
+
+import asyncio
+import contextlib
+import logging
+import platform
+import random
+import sys
+import time
+import typing
+import urllib.parse
+
+import aiohttp
+from hikari import _about as hikari_about
+from hikari import capabilities as capabilities_
+from hikari import errors
+from hikari import intents as intents_
+from hikari import presences
+from hikari import snowflakes
+from hikari import undefined
+from hikari import urls
+from hikari.api import shard as shard_api
+from hikari.impl import shard as hikari_shard_impl
+from hikari.internal import data_binding
+from hikari.internal import ux
+
+from hikari_shard import _consumers
+from hikari_shard import _fast
+from hikari_shard import _transport
+
+if typing.TYPE_CHECKING:
+    import datetime
+
+    from hikari import channels
+    from hikari import guilds
+    from hikari import users as users_
+    from hikari.api import event_factory as event_factory_
+    from hikari.api import event_manager as event_manager_
+    from hikari.impl import config
+
+_LOGGER_NAME: typing.Final = "hikari.gateway"
+TRACE: typing.Final[int] = ux.TRACE
+
+# Opcodes (gateway v10)
+_DISPATCH: typing.Final = 0
+_HEARTBEAT: typing.Final = 1
+_IDENTIFY: typing.Final = 2
+_PRESENCE_UPDATE: typing.Final = 3
+_VOICE_STATE_UPDATE: typing.Final = 4
+_RESUME: typing.Final = 6
+_RECONNECT: typing.Final = 7
+_REQUEST_GUILD_MEMBERS: typing.Final = 8
+_INVALID_SESSION: typing.Final = 9
+_HELLO: typing.Final = 10
+_HEARTBEAT_ACK: typing.Final = 11
+_REQUEST_CHANNEL_INFO: typing.Final = 43
+
+_READY: typing.Final = sys.intern("READY")
+_RESUMED: typing.Final = sys.intern("RESUMED")
+_RATE_LIMITED: typing.Final = sys.intern("RATE_LIMITED")
+_ALWAYS_DECODED: typing.Final = frozenset((_READY, _RESUMED, _RATE_LIMITED))
+
+# hikari's default: zstd-stream when a zstd module is importable, else zlib-stream.
+_DEFAULT_COMPRESSION: typing.Final = (
+    shard_api.GatewayCompression.TRANSPORT_ZSTD_STREAM
+    if _fast.inflate.zstd_available()
+    else shard_api.GatewayCompression.TRANSPORT_ZLIB_STREAM
+)
+
+# Our own temporary close: any code but 1000/1001 keeps the session resumable on Discord's side.
+_RESUME_CLOSE_CODE: typing.Final = 3_000
+_CLOSE_CODE_PERMANENT: typing.Final = errors.ShardCloseCode.GOING_AWAY
+
+# Reconnect backoff: exponential with full jitter, capped, reset after a healthy connection.
+_BACKOFF_BASE: typing.Final = 1.0
+_BACKOFF_CAP: typing.Final = 60.0
+_HEALTHY_AFTER: typing.Final = 30.0
+"""A connection that lived this long (seconds) after its handshake resets the backoff."""
+
+# Discord: after INVALID_SESSION d=false, wait a random 1-5 s before identifying again.
+_INVALID_SESSION_WAIT: typing.Final = (1.0, 5.0)
+_HANDSHAKE_TIMEOUT: typing.Final = 60.0
+
+# Outgoing commands per connection: 120 per 60 s, 3 of them kept for heartbeats.
+_COMMAND_LIMIT: typing.Final = 120
+_COMMAND_PERIOD: typing.Final = 60.0
+_HEARTBEAT_RESERVE: typing.Final = 3
+
+_CUSTOM_STATUS_NAME: typing.Final = "Custom Status"
+
+
+class _Reconnect(Exception):  # noqa: N818 - control flow, never escapes the shard
+    """The server asked us (RECONNECT / INVALID_SESSION) or we decided to reconnect."""
+
+    __slots__ = ("delay", "reason")
+
+    def __init__(self, reason: str, *, delay: float = 0.0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.delay = delay
+
+
+def _serialize_datetime(dt: datetime.datetime | None) -> int | None:
+    return None if dt is None else int(dt.timestamp() * 1_000)
+
+
+def _serialize_activity(activity: presences.Activity | None) -> data_binding.JSONish:
+    if activity is None:
+        return None
+    # hikari's sugar: a CUSTOM activity with only a name uses the name as the state.
+    if activity.type is presences.ActivityType.CUSTOM and activity.name and not activity.state:
+        name: str | None = _CUSTOM_STATUS_NAME
+        state = activity.name
+    else:
+        name = activity.name
+        state = activity.state
+    return {"name": name, "state": state, "type": int(activity.type), "url": activity.url}
+
+
+def _bad_payload(what: str) -> errors.GatewayTransportError:
+    return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
+
+
+class GatewayShardImpl(shard_api.GatewayShard):
+    """A Discord gateway v10 shard, a drop-in for :class:`hikari.impl.shard.GatewayShardImpl`.
+
+    Takes exactly hikari 2.7's keywords with the same defaults; see hikari's documentation of
+    ``GatewayShardImpl`` for each parameter.  Differences in behaviour follow Discord's documented
+    protocol and are listed in the README.
+
+    Parameters
+    ----------
+    token
+        The bot token to use.
+    url
+        The gateway URL to use (no query string or fragment needed).
+    event_manager
+        The event manager this shard should make calls to.
+    event_factory
+        The event factory this shard should use.
+    compression
+        ``"transport_zstd_stream"``, ``"transport_zlib_stream"``, ``"payload_zlib_stream"`` or
+        ``None``.  The default is zstd-stream when a zstd module is importable, else zlib-stream.
+    dumps, loads
+        The JSON encoder and decoder to use.
+    initial_activity, initial_idle_since, initial_is_afk, initial_status
+        The presence to identify with.
+    intents
+        Collection of intents to use.
+    capabilities
+        Collection of gateway capabilities to declare.
+    large_threshold
+        The number of members to have in a guild for it to be considered large.
+    shard_id, shard_count
+        The shard ID and count.
+    http_settings, proxy_settings
+        The HTTP and proxy settings to use while negotiating a websocket.
+    data_format
+        Only ``"json"`` is supported (like hikari).
+    """
+
+    __slots__: typing.Sequence[str] = (
+        "_activity",
+        "_capabilities",
+        "_compression",
+        "_consumers",
+        "_conn",
+        "_dumps",
+        "_event_factory",
+        "_event_manager",
+        "_gateway_url",
+        "_handshake_event",
+        "_healthy",
+        "_heartbeat_latency",
+        "_http_settings",
+        "_idle_since",
+        "_intents",
+        "_is_afk",
+        "_is_closing",
+        "_keep_alive_task",
+        "_large_threshold",
+        "_last_heartbeat_ack_received",
+        "_last_heartbeat_sent",
+        "_limiter",
+        "_loads",
+        "_logger",
+        "_proxy_settings",
+        "_resume_gateway_url",
+        "_scan",
+        "_seq_value",
+        "_session_id_value",
+        "_shard_count",
+        "_shard_id",
+        "_status",
+        "_token",
+        "_user_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        compression: shard_api.GatewayCompression | None = _DEFAULT_COMPRESSION,
+        dumps: data_binding.JSONEncoder = data_binding.default_json_dumps,
+        loads: data_binding.JSONDecoder = data_binding.default_json_loads,
+        initial_activity: presences.Activity | None = None,
+        initial_idle_since: datetime.datetime | None = None,
+        initial_is_afk: bool = False,
+        initial_status: presences.Status = presences.Status.ONLINE,
+        intents: intents_.Intents,
+        capabilities: capabilities_.GatewayCapabilities = capabilities_.GatewayCapabilities.NONE,
+        large_threshold: int = 250,
+        shard_id: int = 0,
+        shard_count: int = 1,
+        http_settings: config.HTTPSettings,
+        proxy_settings: config.ProxySettings,
+        data_format: str = shard_api.GatewayDataFormat.JSON,
+        event_manager: event_manager_.EventManager,
+        event_factory: event_factory_.EventFactory,
+        token: str,
+        url: str,
+    ) -> None:
+        if data_format != shard_api.GatewayDataFormat.JSON:
+            msg = f"Unsupported gateway data format: {data_format}"
+            raise NotImplementedError(msg)
+
+        self._activity = initial_activity
+        self._capabilities = capabilities
+        self._compression = compression
+        self._consumers = _consumers.ConsumerIndex(event_manager)
+        self._conn: _transport.GatewayConnection | None = None
+        self._dumps = dumps
+        self._event_factory = event_factory
+        self._event_manager = event_manager
+        self._gateway_url = url
+        self._handshake_event: asyncio.Event | None = None
+        self._healthy = False
+        self._heartbeat_latency = float("nan")
+        self._http_settings = http_settings
+        self._idle_since = initial_idle_since
+        self._intents = intents
+        self._is_afk = initial_is_afk
+        self._is_closing = False
+        self._keep_alive_task: asyncio.Task[None] | None = None
+        self._large_threshold = large_threshold
+        self._last_heartbeat_ack_received = float("nan")
+        self._last_heartbeat_sent = float("nan")
+        self._limiter = _fast.ratelimit.CommandRateLimiter(_COMMAND_LIMIT, _COMMAND_PERIOD, _HEARTBEAT_RESERVE)
+        self._loads = loads
+        self._logger = logging.getLogger(f"{_LOGGER_NAME}.{shard_id}")
+        self._proxy_settings = proxy_settings
+        self._resume_gateway_url: str | None = None
+        # Scanning op/s/t is cheaper than decoding only in compiled code; the pure twin decodes.
+        self._scan = _fast.scan.scan if _fast.IMPLEMENTATION == "compiled" and self._consumers.supported else None
+        self._seq_value: int | None = None
+        self._session_id_value: str | None = None
+        self._shard_count = shard_count
+        self._shard_id = shard_id
+        self._status = initial_status
+        self._token = token
+        self._user_id: snowflakes.Snowflake | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(id={self._shard_id}, shard_count={self._shard_count}, "
+            f"is_alive={self.is_alive}, is_connected={self.is_connected}, session_id={self._session_id_value!r}, "
+            f"seq={self._seq_value})"
+        )
+
+    # -- hikari-orchestrator reads these two ---------------------------------------------------
+    @property
+    def _seq(self) -> int | None:
+        """The last sequence number received (read-only)."""
+        return self._seq_value
+
+    @property
+    def _session_id(self) -> str | None:
+        """The current session id (read-only)."""
+        return self._session_id_value
+
+    # -- public properties ---------------------------------------------------------------------
+    @property
+    def capabilities(self) -> capabilities_.GatewayCapabilities:
+        return self._capabilities
+
+    @property
+    def heartbeat_latency(self) -> float:
+        return self._heartbeat_latency
+
+    @property
+    def id(self) -> int:
+        return self._shard_id
+
+    @property
+    def intents(self) -> intents_.Intents:
+        return self._intents
+
+    @property
+    def is_alive(self) -> bool:
+        return self._keep_alive_task is not None
+
+    @property
+    def is_connected(self) -> bool:
+        return self._conn is not None and self._handshake_event is not None and self._handshake_event.is_set()
+
+    @property
+    def shard_count(self) -> int:
+        return self._shard_count
+
+    @property
+    def resume_gateway_url(self) -> str | None:
+        """The URL Discord asked this session to resume at, or ``None`` without a resumable session."""
+        return self._resume_gateway_url
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._keep_alive_task or self._handshake_event:
+            msg = "Cannot run more than one instance of one shard concurrently"
+            raise errors.ComponentStateConflictError(msg)
+
+        self._handshake_event = asyncio.Event()
+        self._is_closing = False
+        keep_alive = asyncio.create_task(self._keep_alive(), name=f"keep alive (shard {self._shard_id})")
+        handshake = asyncio.ensure_future(self._handshake_event.wait())
+        try:
+            await asyncio.wait((handshake, keep_alive), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            keep_alive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_alive
+            self._handshake_event = None
+            raise
+        finally:
+            handshake.cancel()
+
+        if not self._handshake_event.is_set():
+            self._handshake_event = None
+            # The shard died before it became ready: raise why (a fatal close, an unexpected error).
+            keep_alive.result()
+            msg = f"shard {self._shard_id} was closed before it could start successfully"
+            raise RuntimeError(msg)
+
+        self._keep_alive_task = keep_alive
+
+    async def close(self) -> None:
+        task = self._keep_alive_task
+        if task is None:
+            msg = "Cannot close an inactive shard"
+            raise errors.ComponentStateConflictError(msg)
+
+        if self._is_closing:
+            await self.join()
+            return
+
+        self._logger.info("shard has been requested to shutdown")
+        self._is_closing = True
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, errors.GatewayError):
+            await task
+        self._keep_alive_task = None
+        self._handshake_event = None
+        self._limiter.close()
+        self._is_closing = False
+        self._logger.info("shard shutdown successfully")
+
+    async def join(self) -> None:
+        task = self._keep_alive_task
+        if task is None:
+            msg = "Cannot join an inactive shard"
+            raise errors.ComponentStateConflictError(msg)
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                raise  # join() itself was cancelled; the shard keeps running
+
+    def get_user_id(self) -> snowflakes.Snowflake:
+        self._check_if_connected()
+        assert self._user_id is not None, "user_id was not known, this is probably a bug"
+        return self._user_id
+
+    # -- commands ------------------------------------------------------------------------------
+    def _check_if_connected(self) -> None:
+        if not self.is_connected:
+            msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
+            raise errors.ComponentStateConflictError(msg)
+
+    async def _send_json(self, payload: data_binding.JSONObject, *, priority: bool = False) -> None:
+        limiter = self._limiter
+        if not limiter.try_acquire(priority):
+            await limiter.acquire(priority=priority)
+        conn = self._conn
+        if conn is None:
+            msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
+            raise errors.ComponentStateConflictError(msg)
+        data = self._dumps(payload)
+        if isinstance(data, str):
+            data = data.encode()
+        if self._logger.isEnabledFor(TRACE):
+            self._logger.log(TRACE, "sending payload with size %s\n    %s", len(data), self._redact(data))
+        await conn.send(data)
+
+    def _redact(self, data: bytes) -> bytes:
+        return data.replace(self._token.encode(), b"**REDACTED TOKEN**") if self._token else data
+
+    async def request_guild_members(
+        self,
+        guild: snowflakes.SnowflakeishOr[guilds.PartialGuild],
+        *,
+        include_presences: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
+        query: str = "",
+        limit: int = 0,
+        users: undefined.UndefinedOr[snowflakes.SnowflakeishSequence[users_.User]] = undefined.UNDEFINED,
+        nonce: undefined.UndefinedOr[str] = undefined.UNDEFINED,
+    ) -> None:
+        self._check_if_connected()
+        if not query and not limit and not self._intents & intents_.Intents.GUILD_MEMBERS:
+            raise errors.MissingIntentError(intents_.Intents.GUILD_MEMBERS)
+
+        if include_presences and not self._intents & intents_.Intents.GUILD_PRESENCES:
+            raise errors.MissingIntentError(intents_.Intents.GUILD_PRESENCES)
+
+        if users is not undefined.UNDEFINED and (query or limit):
+            msg = "Cannot specify limit/query with users"
+            raise ValueError(msg)
+
+        if not 0 <= limit <= 100:
+            msg = "'limit' must be between 0 and 100, both inclusive"
+            raise ValueError(msg)
+
+        if users is not undefined.UNDEFINED and len(users) > 100:
+            msg = "'users' is limited to 100 users"
+            raise ValueError(msg)
+
+        if nonce is not undefined.UNDEFINED and len(bytes(nonce, "utf-8")) > 32:
+            msg = "'nonce' can be no longer than 32 byte characters long."
+            raise ValueError(msg)
+
+        payload = data_binding.JSONObjectBuilder()
+        payload.put_snowflake("guild_id", guild)
+        payload.put("presences", include_presences)
+        payload.put("query", query)
+        payload.put("limit", limit)
+        payload.put_snowflake_array("user_ids", users)
+        payload.put("nonce", nonce)
+        await self._send_json({"op": _REQUEST_GUILD_MEMBERS, "d": payload})
+
+    async def request_channel_info(
+        self,
+        guild: snowflakes.SnowflakeishOr[guilds.PartialGuild],
+        *,
+        fields: typing.Sequence[shard_api.ChannelInfoField],
+    ) -> None:
+        self._check_if_connected()
+        payload = data_binding.JSONObjectBuilder()
+        payload.put_snowflake("guild_id", guild)
+        payload.put("fields", [str(field) for field in fields])
+        await self._send_json({"op": _REQUEST_CHANNEL_INFO, "d": payload})
+
+    async def update_presence(
+        self,
+        *,
+        idle_since: undefined.UndefinedNoneOr[datetime.datetime] = undefined.UNDEFINED,
+        afk: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
+        activity: undefined.UndefinedNoneOr[presences.Activity] = undefined.UNDEFINED,
+        status: undefined.UndefinedOr[presences.Status] = undefined.UNDEFINED,
+    ) -> None:
+        self._check_if_connected()
+        presence = self._serialize_and_store_presence_payload(
+            idle_since=idle_since, afk=afk, activity=activity, status=status
+        )
+        await self._send_json({"op": _PRESENCE_UPDATE, "d": presence})
+
+    async def update_voice_state(
+        self,
+        guild: snowflakes.SnowflakeishOr[guilds.PartialGuild],
+        channel: snowflakes.SnowflakeishOr[channels.GuildVoiceChannel] | None,
+        *,
+        self_mute: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
+        self_deaf: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
+    ) -> None:
+        self._check_if_connected()
+        payload = data_binding.JSONObjectBuilder()
+        payload.put_snowflake("guild_id", guild)
+        payload.put_snowflake("channel_id", channel)
+        payload.put("self_mute", self_mute)
+        payload.put("self_deaf", self_deaf)
+        await self._send_json({"op": _VOICE_STATE_UPDATE, "d": payload})
+
+    def _serialize_and_store_presence_payload(
+        self,
+        idle_since: undefined.UndefinedNoneOr[datetime.datetime] = undefined.UNDEFINED,
+        afk: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
+        status: undefined.UndefinedOr[presences.Status] = undefined.UNDEFINED,
+        activity: undefined.UndefinedNoneOr[presences.Activity] = undefined.UNDEFINED,
+    ) -> data_binding.JSONObject:
+        if activity is not undefined.UNDEFINED:
+            self._activity = activity
+        if status is not undefined.UNDEFINED:
+            self._status = status
+        if idle_since is not undefined.UNDEFINED:
+            self._idle_since = idle_since
+        if afk is not undefined.UNDEFINED:
+            self._is_afk = afk
+
+        payload = data_binding.JSONObjectBuilder()
+        payload.put("since", self._idle_since, conversion=_serialize_datetime)
+        payload.put("afk", self._is_afk)
+        payload.put("game", self._activity, conversion=_serialize_activity)
+        # Discord ignores "offline" from a bot; "invisible" is what makes it appear offline.
+        payload.put("status", "invisible" if self._status is presences.Status.OFFLINE else self._status)
+        return payload
+
+    # -- receiving -----------------------------------------------------------------------------
+    def _handle_payload(self, raw: bytes) -> dict[str, typing.Any] | None:
+        """Process one inflated payload; return it when the async loop must act on it.
+
+        Dispatches are consumed here, synchronously, in order.  A dispatch that nothing will consume
+        is not decoded at all (selective decode): its seq is tracked from the scanned header.
+        """
+        scan = self._scan
+        if scan is not None:
+            header = scan(raw)
+            if header is not None and header[0] == _DISPATCH:
+                name = header[2]
+                if name is not None and name not in _ALWAYS_DECODED and not self._consumers.wants(name):
+                    seq = header[1]
+                    if seq is not None:
+                        if self._is_duplicate(seq, name):
+                            return None
+                        self._seq_value = seq
+                    return None
+
+        if self._logger.isEnabledFor(TRACE):
+            self._logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
+
+        try:
+            payload = self._loads(raw)
+        except ValueError as ex:  # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
+            msg = f"invalid JSON ({type(ex).__name__}: {ex}) in a payload of {len(raw)} bytes"
+            raise errors.GatewayTransportError(msg) from None
+        if type(payload) is not dict:
+            raise _bad_payload(f"expected a JSON object, got {type(payload).__name__}")
+
+        op = payload.get("op")
+        if type(op) is not int:
+            raise _bad_payload(f"'op' must be an integer, got {type(op).__name__}")
+
+        if op == _DISPATCH:
+            name = payload.get("t")
+            seq = payload.get("s")
+            if type(name) is not str:
+                raise _bad_payload(f"dispatch 't' must be a string, got {type(name).__name__}")
+            if seq is not None and type(seq) is not int:
+                raise _bad_payload(f"dispatch 's' must be an integer, got {type(seq).__name__}")
+            if "d" not in payload:
+                raise _bad_payload(f"dispatch {name} has no 'd'")
+            data = payload["d"]
+            if seq is not None:
+                if self._is_duplicate(seq, name):
+                    return None
+                self._seq_value = seq
+            if name in _ALWAYS_DECODED:
+                self._handle_special_dispatch(name, data)
+            self._logger.log(TRACE, "dispatching %s with seq %s", name, seq)
+            try:
+                self._event_manager.consume_raw_event(name, self, data)
+            except LookupError:
+                self._logger.debug("ignoring unknown event %s", name)
+            return None
+
+        if op == _HEARTBEAT_ACK:
+            now = time.monotonic()
+            self._last_heartbeat_ack_received = now
+            self._heartbeat_latency = now - self._last_heartbeat_sent
+            self._logger.log(TRACE, "received HEARTBEAT ACK in %.1fms", self._heartbeat_latency * 1_000)
+            return None
+
+        return payload
+
+    def _is_duplicate(self, seq: int, name: str) -> bool:
+        last = self._seq_value
+        if last is not None and seq <= last and name != _READY:
+            self._logger.debug("dropping %s with seq %s already seen (last seq %s)", name, seq, last)
+            return True
+        if last is not None and seq > last + 1 and name != _READY:
+            self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
+        return False
+
+    def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:  # noqa: ANN401 - a JSON value
+        assert self._handshake_event is not None
+        if type(data) is not dict:
+            raise _bad_payload(f"{name} 'd' must be an object, got {type(data).__name__}")
+        if name == _READY:
+            try:
+                session_id = data["session_id"]
+                resume_url = data["resume_gateway_url"]
+                user = data["user"]
+                self._user_id = snowflakes.Snowflake(user["id"])
+            except (KeyError, TypeError, ValueError) as ex:
+                raise _bad_payload(f"READY is missing or has a malformed {ex}") from None
+            if type(session_id) is not str or type(resume_url) is not str:
+                raise _bad_payload("READY 'session_id' and 'resume_gateway_url' must be strings")
+            self._session_id_value = session_id
+            self._resume_gateway_url = resume_url
+            discriminator = user.get("discriminator", "0")
+            username = user.get("username", "?") + ("#" + discriminator if discriminator not in {"0", None} else "")
+            self._logger.info(
+                "shard is ready: %s guilds, %s (%s), session %r on v%s gateway",
+                len(data.get("guilds", ())),
+                username,
+                self._user_id,
+                session_id,
+                data.get("v"),
+            )
+            self._handshake_event.set()
+        elif name == _RESUMED:
+            self._logger.info("resumed session [session:%s, seq:%s]", self._session_id_value, self._seq_value)
+            self._handshake_event.set()
+        else:
+            self._logger.warning(
+                "rate-limited on opcode %s for %ss [session:%s, metadata:%s]",
+                data.get("opcode"),
+                data.get("retry_after"),
+                self._session_id_value,
+                data.get("meta"),
+            )
+
+    async def _poll_events(self, conn: _transport.GatewayConnection) -> None:
+        handle = self._handle_payload
+        receive = conn.receive
+        while True:
+            payload = handle(await receive())
+            if payload is None:
+                continue
+            op = payload["op"]
+            if op == _HEARTBEAT:
+                self._logger.log(TRACE, "sending heartbeat as requested by gateway")
+                await self._send_heartbeat()
+            elif op == _RECONNECT:
+                self._logger.info("received instruction to reconnect, will resume existing session")
+                raise _Reconnect("RECONNECT")
+            elif op == _INVALID_SESSION:
+                if payload.get("d") is True:
+                    self._logger.info("received invalid session, will resume existing session")
+                    raise _Reconnect("INVALID_SESSION (resumable)")
+                self._logger.info("received invalid session, will need to start a new session")
+                self._forget_session()
+                raise _Reconnect("INVALID_SESSION", delay=random.uniform(*_INVALID_SESSION_WAIT))
+            elif op == _HELLO:
+                self._logger.debug("ignoring a second HELLO")
+            else:
+                self._logger.log(TRACE, "unknown opcode %s received, it will be ignored...", op)
+
+    def _forget_session(self) -> None:
+        self._seq_value = None
+        self._session_id_value = None
+        self._resume_gateway_url = None
+
+    # -- heartbeat -----------------------------------------------------------------------------
+    async def _send_heartbeat(self) -> None:
+        self._logger.log(TRACE, "sending HEARTBEAT [s:%s]", self._seq_value)
+        await self._send_json({"op": _HEARTBEAT, "d": self._seq_value}, priority=True)
+        self._last_heartbeat_sent = time.monotonic()
+
+    async def _heartbeat(self, interval: float) -> None:
+        self._last_heartbeat_ack_received = time.monotonic()
+        self._last_heartbeat_sent = float("nan")
+        # Discord: the first heartbeat goes after interval * jitter, so a fleet does not beat in step.
+        first = interval * random.random()
+        self._logger.debug("starting heartbeat with interval %ss, first beat in %.2fs", interval, first)
+        await asyncio.sleep(first)
+        while True:
+            if self._last_heartbeat_ack_received < self._last_heartbeat_sent:
+                self._logger.error(
+                    "connection has not received a HEARTBEAT_ACK for approx %.1fs and is being disconnected; "
+                    "will attempt to resume",
+                    time.monotonic() - self._last_heartbeat_ack_received,
+                )
+                raise _Reconnect("zombie connection (no HEARTBEAT_ACK)")
+            await self._send_heartbeat()
+            await asyncio.sleep(interval)
+
+    # -- connecting ----------------------------------------------------------------------------
+    def _connect_url(self) -> str:
+        parts = urllib.parse.urlparse(self._resume_gateway_url or self._gateway_url, allow_fragments=True)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        query["v"] = str(urls.VERSION)
+        query["encoding"] = "json"
+        if self._compression == shard_api.GatewayCompression.TRANSPORT_ZLIB_STREAM:
+            query["compress"] = "zlib-stream"
+        elif self._compression == shard_api.GatewayCompression.TRANSPORT_ZSTD_STREAM:
+            query["compress"] = "zstd-stream"
+        else:
+            query.pop("compress", None)
+        return urllib.parse.urlunparse(
+            (parts.scheme, parts.netloc, parts.path, parts.params, urllib.parse.urlencode(query), "")
+        )
+
+    def _identify_payload(self) -> data_binding.JSONObject:
+        return {
+            "op": _IDENTIFY,
+            "d": {
+                "token": self._token,
+                "compress": self._compression == shard_api.GatewayCompression.PAYLOAD_ZLIB_STREAM,
+                "large_threshold": self._large_threshold,
+                "properties": {
+                    "os": f"{platform.system()} {platform.architecture()[0]}",
+                    "browser": f"hikari ({hikari_about.__version__}, aiohttp {aiohttp.__version__})",
+                    "device": f"hikari {hikari_about.__version__}",
+                },
+                "shard": [self._shard_id, self._shard_count],
+                "intents": self._intents,
+                "capabilities": self._capabilities,
+                "presence": self._serialize_and_store_presence_payload(),
+            },
+        }
+
+    async def _run_connection(self) -> None:
+        """Connect, handshake and run one connection until it ends (by an exception)."""
+        assert self._handshake_event is not None
+        resuming = self._session_id_value is not None and self._seq_value is not None
+        url = self._connect_url()
+        try:
+            conn = await _transport.GatewayConnection.connect(
+                url=url,
+                compression=self._compression,
+                http_settings=self._http_settings,
+                proxy_settings=self._proxy_settings,
+                logger=self._logger,
+            )
+        except errors.GatewayConnectionError:
+            if self._resume_gateway_url is not None:
+                # Discord: if the resume URL cannot be reached, fall back to the gateway URL next time.
+                self._logger.info("could not reach the resume gateway url, will use the gateway url next time")
+                self._resume_gateway_url = None
+            raise
+
+        self._conn = conn
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            hello = self._handle_payload(await conn.receive())
+            op = None if hello is None else hello["op"]
+            if op == _RECONNECT:
+                self._logger.info("received RECONNECT as first opcode, the node is likely restarting")
+                raise _Reconnect("RECONNECT before HELLO")
+            if op != _HELLO or hello is None:
+                raise errors.GatewayTransportError(f"expected opcode {_HELLO} (HELLO) first, received {op}")
+            data = hello.get("d")
+            interval_ms = data.get("heartbeat_interval") if type(data) is dict else None
+            if type(interval_ms) not in {int, float} or not 0 < interval_ms < 3_600_000:  # type: ignore[operator]
+                raise _bad_payload(f"HELLO without a usable heartbeat_interval ({interval_ms!r})")
+            interval = float(typing.cast("float", interval_ms)) / 1_000.0
+
+            self._limiter.reset()  # Discord's limit is per connection
+            tasks.append(asyncio.create_task(self._heartbeat(interval), name=f"heartbeat (shard {self._shard_id})"))
+            tasks.append(asyncio.create_task(self._poll_events(conn), name=f"poll events (shard {self._shard_id})"))
+
+            if resuming:
+                self._logger.info("resuming session %s", self._session_id_value)
+                await self._send_json(
+                    {
+                        "op": _RESUME,
+                        "d": {"token": self._token, "seq": self._seq_value, "session_id": self._session_id_value},
+                    }
+                )
+            else:
+                self._logger.info("identifying with new session")
+                await self._send_json(self._identify_payload())
+
+            handshake = asyncio.ensure_future(self._handshake_event.wait())
+            try:
+                done, _ = await asyncio.wait(
+                    (handshake, *tasks), timeout=_HANDSHAKE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                handshake.cancel()
+            if not self._handshake_event.is_set():
+                for task in done:
+                    task.result()  # raises why the connection ended
+                raise errors.GatewayTransportError("no READY or RESUMED within the handshake timeout")
+
+            connected_at = time.monotonic()
+            await self._event_manager.dispatch(
+                self._event_factory.deserialize_connected_event(self), return_tasks=True
+            )
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            finally:
+                if time.monotonic() - connected_at >= _HEALTHY_AFTER:
+                    self._healthy = True
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+            self._conn = None
+            code = _CLOSE_CODE_PERMANENT if self._is_closing else _RESUME_CLOSE_CODE
+            reason = b"shard disconnecting permanently" if self._is_closing else b"shard disconnecting temporarily"
+            await asyncio.shield(conn.close(code=code, message=reason))
+            if self._handshake_event.is_set():
+                self._handshake_event.clear()
+                await self._event_manager.dispatch(
+                    self._event_factory.deserialize_disconnected_event(self), return_tasks=True
+                )
+
+    async def _keep_alive(self) -> None:
+        # attempt counts reconnects since the last healthy connection: the first is immediate, then
+        # each waits a random time up to base * 2**(attempt-2), capped.
+        attempt = 0
+        while True:
+            if attempt > 1:
+                delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 2)))
+                self._logger.info("backing off reconnecting for %.2fs", delay)
+                await asyncio.sleep(delay)
+            self._healthy = False
+            try:
+                await self._run_connection()
+            except _Reconnect as ex:
+                self._logger.info("reconnecting: %s", ex.reason)
+                if ex.delay:
+                    self._logger.info("waiting %.2fs before reconnecting", ex.delay)
+                    try:
+                        await asyncio.sleep(ex.delay)
+                    except asyncio.CancelledError:
+                        return
+            except errors.GatewayServerClosedConnectionError as ex:
+                code = ex.code if ex.code is not None else 1000
+                action = _transport.classify_close_code(int(code))
+                if action == "fatal":
+                    self._logger.error(
+                        "server has closed the connection permanently [code:%s, reason:%s]", ex.code, ex.reason
+                    )
+                    raise
+                if action == "identify":
+                    self._forget_session()
+                self._logger.info(
+                    "server has closed the connection, will %s [code:%s, reason:%s]",
+                    "start a new session" if action == "identify" else "attempt to resume",
+                    ex.code,
+                    ex.reason,
+                )
+            except errors.GatewayConnectionError as ex:
+                self._logger.warning("failed to communicate with server, reason was: %r. Will retry shortly", ex.reason)
+            except errors.GatewayTransportError as ex:
+                self._logger.error("encountered transport error, will resume: %s", ex)  # noqa: TRY400 - no traceback
+            except (ConnectionError, OSError, aiohttp.ClientError) as ex:
+                self._logger.warning("connection lost (%s: %s). Will retry shortly", type(ex).__name__, ex)
+            except asyncio.CancelledError:
+                return
+            except errors.GatewayError:
+                self._logger.exception("encountered gateway error")
+                raise
+            except Exception:
+                self._logger.exception("encountered some unhandled error")
+                raise
+            attempt = 1 if self._healthy else attempt + 1
+
+
+# Keep hikari's documentation of the constructor parameters for tools that read __init__ docs.
+GatewayShardImpl.__init__.__doc__ = hikari_shard_impl.GatewayShardImpl.__init__.__doc__

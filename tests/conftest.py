@@ -1,0 +1,44 @@
+"""Shared fixtures.
+
+``impl`` runs a hot-path test on both implementations: the compiled modules and their pure twins.
+The compiled leg fails (never skips) when ``HIKARI_SHARD_REQUIRE_EXTENSIONS`` is set, as the
+test command sets it, so a broken build cannot pass as a pure one.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+
+import pytest
+
+from hikari_shard import _fast
+
+REQUIRE_EXTENSIONS = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
+
+
+def _load(name: str) -> types.SimpleNamespace:
+    try:
+        return _fast.load(name)
+    except ImportError as ex:
+        if REQUIRE_EXTENSIONS:
+            raise
+        pytest.skip(f"compiled extensions not built: {ex}")
+
+
+@pytest.fixture(params=["compiled", "pure"])
+def impl(request: pytest.FixtureRequest) -> types.SimpleNamespace:
+    """Both implementations of every hot path: ``impl.inflate``, ``impl.scan``, ``impl.ratelimit``."""
+    return _load(request.param)
+
+
+@pytest.fixture
+def compiled() -> types.SimpleNamespace:
+    """The compiled implementation (for differential tests against ``pure``)."""
+    return _load("compiled")
+
+
+@pytest.fixture
+def pure() -> types.SimpleNamespace:
+    """The pure-Python implementation."""
+    return _fast.load("pure")

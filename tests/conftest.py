@@ -28,7 +28,7 @@ def _load(name: str) -> types.SimpleNamespace:
 
 @pytest.fixture(params=["compiled", "pure"])
 def impl(request: pytest.FixtureRequest) -> types.SimpleNamespace:
-    """Both implementations of every hot path: ``impl.inflate``, ``impl.scan``, ``impl.ratelimit``."""
+    """Both implementations of every hot path: ``impl.inflate``, ``impl.scan``, ``impl.router``, ..."""
     return _load(request.param)
 
 

@@ -11,15 +11,16 @@ the wheel builds set it so a broken build can never pass as "pure".
 
 from __future__ import annotations
 
-__all__ = ("IMPLEMENTATION", "NO_EXTENSIONS_REASON", "inflate", "load", "ratelimit", "scan")
+__all__ = ("IMPLEMENTATION", "NO_EXTENSIONS_REASON", "frames", "inflate", "load", "ratelimit", "router", "scan")
 
+import importlib
 import logging
 import os
 import types
 import typing
 
 _LOGGER: typing.Final = logging.getLogger("hikari_shard")
-_HOT_PATHS: typing.Final = ("inflate", "scan", "ratelimit")
+HOT_PATHS: typing.Final = ("frames", "inflate", "ratelimit", "router", "scan")
 
 
 def _flag(name: str) -> bool:
@@ -37,21 +38,20 @@ def load(implementation: str) -> types.SimpleNamespace:
     Returns
     -------
     types.SimpleNamespace
-        One attribute per hot path (``inflate``, ``scan``, ``ratelimit``), each the module.
+        One attribute per hot path (:data:`HOT_PATHS`), each the module.
 
     Raises
     ------
     ImportError
         If ``"compiled"`` was asked for and the extensions are not built.
     """
-    if implementation == "compiled":
-        from hikari_shard._fastpath import inflate, ratelimit, scan  # noqa: PLC0415
-    elif implementation == "pure":
-        from hikari_shard._pure import inflate, ratelimit, scan  # type: ignore[no-redef]  # noqa: PLC0415
-    else:
+    if implementation not in {"compiled", "pure"}:
         msg = f"unknown implementation {implementation!r}, expected 'compiled' or 'pure'"
         raise ValueError(msg)
-    return types.SimpleNamespace(inflate=inflate, scan=scan, ratelimit=ratelimit)
+    package = "_fastpath" if implementation == "compiled" else "_pure"
+    return types.SimpleNamespace(
+        **{name: importlib.import_module(f"hikari_shard.{package}.{name}") for name in HOT_PATHS}
+    )
 
 
 def _choose() -> tuple[str, types.SimpleNamespace, str | None]:
@@ -75,6 +75,8 @@ NO_EXTENSIONS_REASON: typing.Final[str | None]
 """Why the pure-Python implementation is in use, or ``None`` when the compiled one is."""
 
 IMPLEMENTATION, _modules, NO_EXTENSIONS_REASON = _choose()
+frames: types.ModuleType = _modules.frames
 inflate: types.ModuleType = _modules.inflate
-scan: types.ModuleType = _modules.scan
 ratelimit: types.ModuleType = _modules.ratelimit
+router: types.ModuleType = _modules.router
+scan: types.ModuleType = _modules.scan

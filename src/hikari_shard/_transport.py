@@ -1,16 +1,23 @@
 """The websocket under the shard: connect with aiohttp, receive whole inflated payloads, send, close.
 
-aiohttp still does the connecting (proxy, TLS, hikari's HTTP settings); each received frame goes
-through the compiled (or pure) inflator chosen in :mod:`hikari_shard._fast`.  Everything that can
-go wrong below the JSON level becomes one of hikari's gateway errors, so the shard's reconnect
-logic sees the same exception types a hikari user already handles.
+aiohttp does the connecting (proxy, TLS, hikari's HTTP settings) and the upgrade.  Then, with the
+compiled hot paths, our own frame parser takes over the socket's protocol: each TCP chunk is split
+into websocket messages, inflated, routed and consumed inside ``data_received``, with no
+Python-level await per message (:class:`_FrameFeed`).  With the pure twins, aiohttp's own
+(compiled) reader delivers the messages and each goes through the same router.
+
+Either way every message ends in :meth:`Router.feed_frame <hikari_shard._pure.router.Router.feed_frame>`,
+and what the async side must act on comes out of :meth:`GatewayConnection.next_item`.  Everything
+that can go wrong below the JSON level becomes one of hikari's gateway errors, so the shard's
+reconnect logic sees the exception types a hikari user already handles.
 """
 
 from __future__ import annotations
 
-__all__ = ("GatewayConnection", "classify_close_code")
+__all__ = ("GatewayConnection", "classify_close_code", "make_inflator")
 
 import asyncio
+import collections
 import contextlib
 import logging
 import typing
@@ -52,7 +59,7 @@ def classify_close_code(code: int) -> typing.Literal["resume", "identify", "fata
     return "resume"
 
 
-def _make_inflator(compression: str | None) -> typing.Any:  # noqa: ANN401 - one of three inflator classes
+def make_inflator(compression: str | None) -> typing.Any:  # noqa: ANN401 - one of three inflator classes
     inflate = _fast.inflate
     if compression == shard_api.GatewayCompression.TRANSPORT_ZLIB_STREAM:
         return inflate.ZlibStreamInflator()
@@ -63,37 +70,87 @@ def _make_inflator(compression: str | None) -> typing.Any:  # noqa: ANN401 - one
     return None
 
 
-class GatewayConnection:
-    """One websocket connection to the gateway; single use.
+class _FrameFeed:
+    """Stands in for aiohttp's websocket reader on the connection's protocol (``set_parser``).
 
-    Parameters are set by :meth:`connect`; construct it through that.
+    aiohttp calls :meth:`feed_data` with each TCP chunk; our frame parser splits it into messages
+    and hands each to the router.  An error is queued for the async side instead of raised into
+    the event loop's transport machinery.
     """
 
-    __slots__ = ("_exit_stack", "_expect_binary", "_inflator", "_logger", "_payload_zlib", "_sent_close", "_ws")
+    __slots__ = ("_feed", "_router")
+
+    def __init__(self, router: typing.Any, max_message_size: int) -> None:  # noqa: ANN401 - a Router
+        self._router = router
+        self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=max_message_size).feed_data
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        try:
+            self._feed(data)
+        except Exception as ex:  # noqa: BLE001 - queued for the shard, which reconnects
+            self._router.push(ex)
+            return True, b""
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self._router.push(errors.GatewayConnectionError("Socket has closed"))
+
+
+def _can_take_over(ws: aiohttp.ClientWebSocketResponse) -> bool:
+    conn = getattr(ws, "_conn", None)
+    protocol = getattr(conn, "protocol", None)
+    return (
+        hasattr(protocol, "set_parser")
+        and hasattr(ws, "_reader")
+        and hasattr(ws, "_close_code")
+        and getattr(protocol, "_payload_parser", None) is not None
+    )
+
+
+class GatewayConnection:
+    """One websocket connection to the gateway; single use.  Build it with :meth:`connect`."""
+
+    __slots__ = ("_exit_stack", "_fast_reader", "_logger", "_pending", "_router", "_sent_close", "_ws")
 
     def __init__(
         self,
         *,
         ws: aiohttp.ClientWebSocketResponse,
         exit_stack: contextlib.AsyncExitStack,
-        compression: str | None,
         logger: logging.Logger,
     ) -> None:
         self._ws = ws
         self._exit_stack = exit_stack
         self._logger = logger
         self._sent_close = False
-        self._inflator = _make_inflator(compression)
-        self._payload_zlib = compression == shard_api.GatewayCompression.PAYLOAD_ZLIB_STREAM
-        # Transport compression sends every payload as BINARY; none sends TEXT; payload zlib sends both.
-        self._expect_binary: bool | None = None if self._payload_zlib else (self._inflator is not None)
+        self._pending: collections.deque[typing.Any] = collections.deque()
+        self._router: typing.Any = None
+        self._fast_reader = False
+
+    @property
+    def pending(self) -> collections.deque[typing.Any]:
+        """Where the router appends what the async side must act on."""
+        return self._pending
+
+    def attach(self, router: typing.Any, *, max_message_size: int) -> None:  # noqa: ANN401 - a Router
+        """Route every message through ``router``; take the socket over when the compiled parser can."""
+        self._router = router
+        if _fast.IMPLEMENTATION == "compiled" and _can_take_over(self._ws):
+            ws = self._ws
+            # Messages aiohttp already parsed (HELLO often arrives with the upgrade) go first.
+            parsed: collections.deque[typing.Any] = getattr(ws._reader, "_buffer", collections.deque())
+            while parsed:
+                message = parsed.popleft()[0]
+                self._route(message)
+            ws._conn.protocol.set_parser(_FrameFeed(router, max_message_size), ws._reader)  # type: ignore[attr-defined]
+            self._fast_reader = True
+        self._logger.debug("reading frames with %s", "our compiled parser" if self._fast_reader else "aiohttp")
 
     @classmethod
     async def connect(
         cls,
         *,
         url: str,
-        compression: str | None,
         http_settings: config.HTTPSettings,
         proxy_settings: config.ProxySettings,
         logger: logging.Logger,
@@ -125,6 +182,7 @@ class GatewayConnection:
                     proxy_headers=proxy_settings.headers,
                     autoclose=False,
                     autoping=True,
+                    decode_text=False,
                 )
             )
         except (TimeoutError, aiohttp.ClientConnectionError, aiohttp.ClientResponseError) as ex:
@@ -139,61 +197,61 @@ class GatewayConnection:
         except BaseException:
             await exit_stack.aclose()
             raise
+        return cls(ws=ws, exit_stack=exit_stack, logger=logger)
 
-        logger.debug("connected, using %r compression", compression)
-        return cls(ws=ws, exit_stack=exit_stack, compression=compression, logger=logger)
-
-    async def receive(self) -> bytes:
-        """Receive the next whole payload, inflated.
+    async def next_item(self) -> typing.Any:  # noqa: ANN401 - a payload dict, a CloseFrame or a PingFrame
+        """Wait for the next thing the async side must act on.
 
         Raises
         ------
-        hikari.errors.GatewayServerClosedConnectionError
-            The server sent a close frame.
         hikari.errors.GatewayConnectionError
             The socket closed without a close frame.
         hikari.errors.GatewayTransportError
-            A frame of the wrong type, a broken compression stream, an oversized message.
+            A frame of the wrong type, a broken compression stream, an oversized message,
+            invalid JSON or a payload of the wrong shape.
         """
-        ws = self._ws
-        inflator = self._inflator
-        while True:
-            message = await ws.receive()
-            kind = message.type
-            if kind is _BINARY:
-                if self._expect_binary is False:
-                    msg = "Unexpected message type received BINARY, expected TEXT"
-                    raise errors.GatewayTransportError(msg)
-                payload = inflator.feed(message.data)
-                if payload is not None:
-                    return payload  # type: ignore[no-any-return]
-            elif kind is _TEXT:
-                if self._expect_binary:
-                    msg = "Unexpected message type received TEXT, expected BINARY"
-                    raise errors.GatewayTransportError(msg)
-                data = message.data
-                return data.encode() if isinstance(data, str) else data
-            else:
-                self._raise_for(message)
+        pending = self._pending
+        router = self._router
+        while not pending:
+            if self._fast_reader:
+                waiter = asyncio.get_running_loop().create_future()
+                router.waiter = waiter
+                try:
+                    await waiter
+                finally:
+                    router.waiter = None
+                continue
+            self._route(await self._ws.receive())
+        item = pending.popleft()
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
-    def _raise_for(self, message: aiohttp.WSMessage) -> typing.NoReturn:
-        if message.type is _CLOSE:
-            code = int(message.data)
-            kind = classify_close_code(code)
-            raise errors.GatewayServerClosedConnectionError(str(message.extra or ""), code, kind != "fatal")
-        if message.type in _CLOSED_TYPES:
+    def _route(self, message: aiohttp.WSMessage) -> None:
+        """Route one message delivered by aiohttp's reader."""
+        kind = message.type
+        if kind is _BINARY or kind is _TEXT:
+            self._router.feed_frame(int(kind), message.data)
+        elif kind is _CLOSE:
+            self._pending.append(_fast.router.CloseFrame(int(message.data), str(message.extra or "")))
+        elif kind in _CLOSED_TYPES:
             msg = "Socket has closed"
             raise errors.GatewayConnectionError(msg)
-        exception = self._ws.exception()
-        reason = f"websocket error: {type(message.data).__name__}: {message.data}"
-        raise errors.GatewayTransportError(reason) from exception
+        elif kind is not aiohttp.WSMsgType.PING and kind is not aiohttp.WSMsgType.PONG:
+            reason = f"websocket error: {type(message.data).__name__}: {message.data}"
+            raise errors.GatewayTransportError(reason) from self._ws.exception()
 
     async def send(self, data: bytes) -> None:
         """Send one JSON payload as a TEXT frame."""
-        if self._ws.closed:
+        if self._ws.closed or self._sent_close:
             msg = "Socket has closed"
             raise errors.GatewayConnectionError(msg)
         await self._ws.send_frame(data, aiohttp.WSMsgType.TEXT)
+
+    async def pong(self, payload: bytes) -> None:
+        """Answer a ping (only needed once our parser owns the socket; aiohttp answers otherwise)."""
+        if self._fast_reader and not self._ws.closed:
+            await self._ws.pong(payload)
 
     async def close(self, *, code: int, message: bytes) -> None:
         """Send a close frame (once) and release the socket and its session."""
@@ -202,6 +260,10 @@ class GatewayConnection:
         self._sent_close = True
         self._logger.debug("sending close frame with code %s and message %r", code, message)
         try:
+            if self._fast_reader:
+                # Our parser owns the socket, so aiohttp's reader never sees the server's close reply:
+                # send our close frame and shut the transport (it flushes the frame first).
+                self._ws._close_code = code  # type: ignore[attr-defined]
             await asyncio.wait_for(self._ws.close(code=code, message=message), timeout=5)
         except TimeoutError:
             self._logger.debug("failed to send close frame in time, probably connection issues")

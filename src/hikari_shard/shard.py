@@ -68,7 +68,6 @@ _REQUEST_CHANNEL_INFO: typing.Final = 43
 _READY: typing.Final = sys.intern("READY")
 _RESUMED: typing.Final = sys.intern("RESUMED")
 _RATE_LIMITED: typing.Final = sys.intern("RATE_LIMITED")
-_ALWAYS_DECODED: typing.Final = frozenset((_READY, _RESUMED, _RATE_LIMITED))
 
 # hikari's default: zstd-stream when a zstd module is importable, else zlib-stream.
 _DEFAULT_COMPRESSION: typing.Final = (
@@ -196,6 +195,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_logger",
         "_proxy_settings",
         "_resume_gateway_url",
+        "_router",
         "_scan",
         "_seq_value",
         "_session_id_value",
@@ -259,6 +259,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         self._logger = logging.getLogger(f"{_LOGGER_NAME}.{shard_id}")
         self._proxy_settings = proxy_settings
         self._resume_gateway_url: str | None = None
+        self._router: typing.Any = None
         # Scanning op/s/t is cheaper than decoding only in compiled code; the pure twin decodes.
         self._scan = _fast.scan.scan if _fast.IMPLEMENTATION == "compiled" and self._consumers.supported else None
         self._seq_value: int | None = None
@@ -273,14 +274,18 @@ class GatewayShardImpl(shard_api.GatewayShard):
         return (
             f"{type(self).__name__}(id={self._shard_id}, shard_count={self._shard_count}, "
             f"is_alive={self.is_alive}, is_connected={self.is_connected}, session_id={self._session_id_value!r}, "
-            f"seq={self._seq_value})"
+            f"seq={self._current_seq()})"
         )
 
     # -- hikari-orchestrator reads these two ---------------------------------------------------
     @property
     def _seq(self) -> int | None:
         """The last sequence number received (read-only)."""
-        return self._seq_value
+        return self._current_seq()
+
+    def _current_seq(self) -> int | None:
+        router = self._router
+        return router.seq if router is not None else self._seq_value  # type: ignore[no-any-return]
 
     @property
     def _session_id(self) -> str | None:
@@ -521,80 +526,27 @@ class GatewayShardImpl(shard_api.GatewayShard):
         return payload
 
     # -- receiving -----------------------------------------------------------------------------
-    def _handle_payload(self, raw: bytes) -> dict[str, typing.Any] | None:
-        """Process one inflated payload; return it when the async loop must act on it.
-
-        Dispatches are consumed here, synchronously, in order.  A dispatch that nothing will consume
-        is not decoded at all (selective decode): its seq is tracked from the scanned header.
-        """
-        scan = self._scan
-        if scan is not None:
-            header = scan(raw)
-            if header is not None and header[0] == _DISPATCH:
-                name = header[2]
-                if name is not None and name not in _ALWAYS_DECODED and not self._consumers.wants(name):
-                    seq = header[1]
-                    if seq is not None:
-                        if self._is_duplicate(seq, name):
-                            return None
-                        self._seq_value = seq
-                    return None
-
-        if self._logger.isEnabledFor(TRACE):
-            self._logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
-
-        try:
-            payload = self._loads(raw)
-        except ValueError as ex:  # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
-            msg = f"invalid JSON ({type(ex).__name__}: {ex}) in a payload of {len(raw)} bytes"
-            raise errors.GatewayTransportError(msg) from None
-        if type(payload) is not dict:
-            raise _bad_payload(f"expected a JSON object, got {type(payload).__name__}")
-
-        op = payload.get("op")
-        if type(op) is not int:
-            raise _bad_payload(f"'op' must be an integer, got {type(op).__name__}")
-
-        if op == _DISPATCH:
-            name = payload.get("t")
-            seq = payload.get("s")
-            if type(name) is not str:
-                raise _bad_payload(f"dispatch 't' must be a string, got {type(name).__name__}")
-            if seq is not None and type(seq) is not int:
-                raise _bad_payload(f"dispatch 's' must be an integer, got {type(seq).__name__}")
-            if "d" not in payload:
-                raise _bad_payload(f"dispatch {name} has no 'd'")
-            data = payload["d"]
-            if seq is not None:
-                if self._is_duplicate(seq, name):
-                    return None
-                self._seq_value = seq
-            if name in _ALWAYS_DECODED:
-                self._handle_special_dispatch(name, data)
-            self._logger.log(TRACE, "dispatching %s with seq %s", name, seq)
-            try:
-                self._event_manager.consume_raw_event(name, self, data)
-            except LookupError:
-                self._logger.debug("ignoring unknown event %s", name)
-            return None
-
-        if op == _HEARTBEAT_ACK:
-            now = time.monotonic()
-            self._last_heartbeat_ack_received = now
-            self._heartbeat_latency = now - self._last_heartbeat_sent
-            self._logger.log(TRACE, "received HEARTBEAT ACK in %.1fms", self._heartbeat_latency * 1_000)
-            return None
-
-        return payload
-
-    def _is_duplicate(self, seq: int, name: str) -> bool:
-        last = self._seq_value
-        if last is not None and seq <= last and name != _READY:
-            self._logger.debug("dropping %s with seq %s already seen (last seq %s)", name, seq, last)
-            return True
-        if last is not None and seq > last + 1 and name != _READY:
-            self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
-        return False
+    def _make_router(self, conn: _transport.GatewayConnection) -> typing.Any:  # noqa: ANN401 - a Router
+        inflator = _transport.make_inflator(self._compression)
+        if self._compression == shard_api.GatewayCompression.PAYLOAD_ZLIB_STREAM:
+            expect_binary = None  # payload compression: TEXT and BINARY frames both carry payloads
+        else:
+            expect_binary = inflator is not None
+        router = _fast.router.Router(
+            shard=self,
+            consume=self._event_manager.consume_raw_event,
+            on_special=self._handle_special_dispatch,
+            loads=self._loads,
+            wants=self._consumers.wants if self._scan is not None else None,
+            scan=self._scan,
+            inflator=inflator,
+            expect_binary=expect_binary,
+            logger=self._logger,
+            redact=self._redact,
+            pending=conn.pending,
+        )
+        router.seq = self._seq_value
+        return router
 
     def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:  # noqa: ANN401 - a JSON value
         assert self._handshake_event is not None
@@ -624,7 +576,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             )
             self._handshake_event.set()
         elif name == _RESUMED:
-            self._logger.info("resumed session [session:%s, seq:%s]", self._session_id_value, self._seq_value)
+            self._logger.info("resumed session [session:%s, seq:%s]", self._session_id_value, self._current_seq())
             self._handshake_event.set()
         else:
             self._logger.warning(
@@ -636,21 +588,28 @@ class GatewayShardImpl(shard_api.GatewayShard):
             )
 
     async def _poll_events(self, conn: _transport.GatewayConnection) -> None:
-        handle = self._handle_payload
-        receive = conn.receive
+        next_item = conn.next_item
         while True:
-            payload = handle(await receive())
-            if payload is None:
+            item = await next_item()
+            if type(item) is not dict:
+                self._handle_frame(conn, item)
+                if isinstance(item, _fast.router.PingFrame):
+                    await conn.pong(item.payload)
                 continue
-            op = payload["op"]
-            if op == _HEARTBEAT:
+            op = item["op"]
+            if op == _HEARTBEAT_ACK:
+                now = time.monotonic()
+                self._last_heartbeat_ack_received = now
+                self._heartbeat_latency = now - self._last_heartbeat_sent
+                self._logger.log(TRACE, "received HEARTBEAT ACK in %.1fms", self._heartbeat_latency * 1_000)
+            elif op == _HEARTBEAT:
                 self._logger.log(TRACE, "sending heartbeat as requested by gateway")
                 await self._send_heartbeat()
             elif op == _RECONNECT:
                 self._logger.info("received instruction to reconnect, will resume existing session")
                 raise _Reconnect("RECONNECT")
             elif op == _INVALID_SESSION:
-                if payload.get("d") is True:
+                if item.get("d") is True:
                     self._logger.info("received invalid session, will resume existing session")
                     raise _Reconnect("INVALID_SESSION (resumable)")
                 self._logger.info("received invalid session, will need to start a new session")
@@ -661,15 +620,23 @@ class GatewayShardImpl(shard_api.GatewayShard):
             else:
                 self._logger.log(TRACE, "unknown opcode %s received, it will be ignored...", op)
 
+    def _handle_frame(self, conn: _transport.GatewayConnection, item: object) -> None:
+        if isinstance(item, _fast.router.CloseFrame):
+            action = _transport.classify_close_code(item.code)
+            raise errors.GatewayServerClosedConnectionError(item.reason, item.code, action != "fatal")
+
     def _forget_session(self) -> None:
+        if self._router is not None:
+            self._router.seq = None
         self._seq_value = None
         self._session_id_value = None
         self._resume_gateway_url = None
 
     # -- heartbeat -----------------------------------------------------------------------------
     async def _send_heartbeat(self) -> None:
-        self._logger.log(TRACE, "sending HEARTBEAT [s:%s]", self._seq_value)
-        await self._send_json({"op": _HEARTBEAT, "d": self._seq_value}, priority=True)
+        seq = self._current_seq()
+        self._logger.log(TRACE, "sending HEARTBEAT [s:%s]", seq)
+        await self._send_json({"op": _HEARTBEAT, "d": seq}, priority=True)
         self._last_heartbeat_sent = time.monotonic()
 
     async def _heartbeat(self, interval: float) -> None:
@@ -728,12 +695,11 @@ class GatewayShardImpl(shard_api.GatewayShard):
     async def _run_connection(self) -> None:
         """Connect, handshake and run one connection until it ends (by an exception)."""
         assert self._handshake_event is not None
-        resuming = self._session_id_value is not None and self._seq_value is not None
+        resuming = self._session_id_value is not None and self._current_seq() is not None
         url = self._connect_url()
         try:
             conn = await _transport.GatewayConnection.connect(
                 url=url,
-                compression=self._compression,
                 http_settings=self._http_settings,
                 proxy_settings=self._proxy_settings,
                 logger=self._logger,
@@ -746,14 +712,18 @@ class GatewayShardImpl(shard_api.GatewayShard):
             raise
 
         self._conn = conn
+        self._router = router = self._make_router(conn)
+        conn.attach(router, max_message_size=_fast.inflate.DEFAULT_MAX_MESSAGE_SIZE)
         tasks: list[asyncio.Task[None]] = []
         try:
-            hello = self._handle_payload(await conn.receive())
-            op = None if hello is None else hello["op"]
+            hello = await conn.next_item()
+            if type(hello) is not dict:
+                self._handle_frame(conn, hello)
+            op = hello.get("op") if type(hello) is dict else None
             if op == _RECONNECT:
                 self._logger.info("received RECONNECT as first opcode, the node is likely restarting")
                 raise _Reconnect("RECONNECT before HELLO")
-            if op != _HELLO or hello is None:
+            if op != _HELLO:
                 raise errors.GatewayTransportError(f"expected opcode {_HELLO} (HELLO) first, received {op}")
             data = hello.get("d")
             interval_ms = data.get("heartbeat_interval") if type(data) is dict else None
@@ -770,7 +740,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 await self._send_json(
                     {
                         "op": _RESUME,
-                        "d": {"token": self._token, "seq": self._seq_value, "session_id": self._session_id_value},
+                        "d": {"token": self._token, "seq": router.seq, "session_id": self._session_id_value},
                     }
                 )
             else:
@@ -807,6 +777,8 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 with contextlib.suppress(BaseException):
                     await task
             self._conn = None
+            self._seq_value = router.seq
+            self._router = None
             code = _CLOSE_CODE_PERMANENT if self._is_closing else _RESUME_CLOSE_CODE
             reason = b"shard disconnecting permanently" if self._is_closing else b"shard disconnecting temporarily"
             await asyncio.shield(conn.close(code=code, message=reason))

@@ -1,0 +1,205 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""Per-message routing, compiled. Same API and behaviour as ``hikari_shard/_pure/router.py``.
+
+The per-dispatch path (inflate -> scan -> skip, or loads -> checks -> seq -> consume) makes only
+the Python calls it is meant to make: the inflator, the scanner, ``wants``, the JSON decoder and
+``consume_raw_event``.
+"""
+
+import cython
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+
+from hikari import errors
+
+from hikari_shard._pure.router import ALWAYS_DECODED, CloseFrame, PingFrame
+
+__all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router")
+
+cdef int TRACE = 5
+cdef int _OP_TEXT = 1
+cdef int _OP_BINARY = 2
+cdef int _OP_CLOSE = 8
+cdef int _OP_PING = 9
+cdef int _OP_PONG = 10
+cdef str _READY = "READY"
+cdef frozenset _ALWAYS = ALWAYS_DECODED
+cdef str _KEY_OP = "op"
+cdef str _KEY_T = "t"
+cdef str _KEY_S = "s"
+cdef str _KEY_D = "d"
+
+
+cdef object _bad_payload(str what):
+    return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
+
+
+@cython.final
+cdef class Router:
+    """Route the messages of one gateway connection (see the pure twin for the parameters)."""
+
+    cdef object _shard
+    cdef object _consume
+    cdef object _on_special
+    cdef object _loads
+    cdef object _wants
+    cdef object _scan
+    cdef object _inflator
+    cdef object _inflate
+    cdef object _expect_binary
+    cdef object _logger
+    cdef object _is_enabled_for
+    cdef object _redact
+    cdef public object pending
+    cdef object _append
+    cdef public object seq
+    cdef public Py_ssize_t skipped
+    cdef public object waiter
+
+    def __init__(
+        self,
+        *,
+        shard,
+        consume,
+        on_special,
+        loads,
+        wants,
+        scan,
+        inflator,
+        expect_binary,
+        logger,
+        redact,
+        pending,
+    ):
+        self._shard = shard
+        self._consume = consume
+        self._on_special = on_special
+        self._loads = loads
+        self._wants = wants
+        self._scan = scan if wants is not None else None
+        self._inflator = inflator
+        self._inflate = inflator.feed if inflator is not None else None
+        self._expect_binary = expect_binary
+        self._logger = logger
+        self._is_enabled_for = logger.isEnabledFor
+        self._redact = redact
+        self.pending = pending
+        self._append = pending.append
+        self.seq = None
+        self.skipped = 0
+        self.waiter = None
+
+    cdef void _push(self, object item) except *:
+        self._append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def push(self, item):
+        """Append ``item`` to :attr:`pending` and wake the waiter (used for errors from the socket too)."""
+        self._push(item)
+
+    def feed_frame(self, int opcode, payload):
+        """Process one websocket message (opcode and whole payload)."""
+        cdef object raw
+        if opcode == _OP_BINARY:
+            if self._expect_binary is False:
+                raise errors.GatewayTransportError("Unexpected message type received BINARY, expected TEXT")
+            if self._inflate is not None:
+                raw = self._inflate(payload)
+                if raw is None:
+                    return
+                self._handle(raw)
+            else:
+                self._handle(payload)
+        elif opcode == _OP_TEXT:
+            if self._expect_binary is True:
+                raise errors.GatewayTransportError("Unexpected message type received TEXT, expected BINARY")
+            self._handle(payload)
+        elif opcode == _OP_CLOSE:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            reason = payload[2:].decode("utf-8", "replace")
+            self._push(CloseFrame(code, reason))
+        elif opcode == _OP_PING:
+            self._push(PingFrame(bytes(payload)))
+        elif opcode != _OP_PONG:
+            raise errors.GatewayTransportError(f"unexpected websocket opcode {opcode}")
+
+    def handle(self, raw):
+        """Process one inflated JSON payload."""
+        self._handle(raw)
+
+    cdef bint _is_duplicate(self, object seq, object name) except -1:
+        last = self.seq
+        if last is None or name == _READY:
+            return False
+        if seq <= last:
+            self._logger.debug("dropping %s with seq %s already seen (last seq %s)", name, seq, last)
+            return True
+        if seq != last + 1:
+            self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
+        return False
+
+    cdef int _handle(self, object raw) except -1:
+        cdef tuple header
+        cdef object name, seq, payload, op, data
+        cdef PyObject* item
+        if self._scan is not None:
+            header = self._scan(raw)
+            if header is not None and header[0] == 0:
+                name = header[2]
+                if name is not None and name not in _ALWAYS and not self._wants(name):
+                    seq = header[1]
+                    if seq is not None:
+                        if self._is_duplicate(seq, name):
+                            return 0
+                        self.seq = seq
+                    self.skipped += 1
+                    return 0
+
+        if self._is_enabled_for(TRACE):
+            self._logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
+
+        try:
+            payload = self._loads(raw)
+        except ValueError as ex:
+            raise errors.GatewayTransportError(
+                f"invalid JSON ({type(ex).__name__}: {ex}) in a payload of {len(raw)} bytes"
+            ) from None
+        if type(payload) is not dict:
+            raise _bad_payload(f"expected a JSON object, got {type(payload).__name__}")
+
+        item = PyDict_GetItem(payload, _KEY_OP)
+        op = <object>item if item is not NULL else None
+        if type(op) is not int:
+            raise _bad_payload(f"'op' must be an integer, got {type(op).__name__}")
+        if op != 0:
+            self._push(payload)
+            return 0
+
+        item = PyDict_GetItem(payload, _KEY_T)
+        name = <object>item if item is not NULL else None
+        item = PyDict_GetItem(payload, _KEY_S)
+        seq = <object>item if item is not NULL else None
+        if type(name) is not str:
+            raise _bad_payload(f"dispatch 't' must be a string, got {type(name).__name__}")
+        if seq is not None and type(seq) is not int:
+            raise _bad_payload(f"dispatch 's' must be an integer, got {type(seq).__name__}")
+        item = PyDict_GetItem(payload, _KEY_D)
+        if item is NULL:
+            raise _bad_payload(f"dispatch {name} has no 'd'")
+        data = <object>item
+        if seq is not None:
+            if self._is_duplicate(seq, name):
+                return 0
+            self.seq = seq
+        if name in _ALWAYS:
+            self._on_special(name, data)
+        try:
+            self._consume(name, self._shard, data)
+        except LookupError:
+            self._logger.debug("ignoring unknown event %s", name)
+        return 0

@@ -1,0 +1,360 @@
+"""Gateway payload decompression, pure-Python twin of ``src/_fastpath/inflate.pyx``.
+
+Three inflators, one per compression scheme the gateway speaks:
+
+* :class:`ZlibStreamInflator` for ``compress=zlib-stream``: one zlib context for the whole
+  connection, a message ends where a frame ends with :data:`ZLIB_SUFFIX`.
+* :class:`ZstdStreamInflator` for ``compress=zstd-stream``: one Zstandard context for the whole
+  connection, each frame flushes one message.
+* :class:`PayloadZlibInflator` for payload compression: each binary frame is a whole zlib stream.
+
+Every inflator caps the decompressed size of a message at ``max_message_size`` and asks the
+decompressor for at most one byte more, so a decompression bomb is stopped before it allocates
+much more than the cap.  Failures raise :class:`hikari.errors.GatewayTransportError`; the message
+says what went wrong and the sizes involved, never the payload itself.
+"""
+
+from __future__ import annotations
+
+__all__ = (
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "ZLIB_SUFFIX",
+    "PayloadZlibInflator",
+    "ZlibStreamInflator",
+    "ZstdStreamInflator",
+    "zstd_available",
+)
+
+import operator
+import typing
+
+from hikari import errors
+
+try:
+    from zlib_ng import zlib_ng as _zlib
+except ImportError:  # pragma: no cover - zlib-ng is a dependency, stdlib zlib is the safety net
+    import zlib as _zlib  # type: ignore[no-redef]
+
+try:
+    from compression import zstd as _zstd  # type: ignore[import-not-found]
+except ImportError:
+    try:
+        from backports import zstd as _zstd  # type: ignore[no-redef]
+    except ImportError:
+        _zstd = None
+
+DEFAULT_MAX_MESSAGE_SIZE: typing.Final[int] = 64 * 1024 * 1024
+"""Largest decompressed message accepted, in bytes.
+
+The largest real ``GUILD_CREATE`` fits more than ten times over.
+"""
+ZLIB_SUFFIX: typing.Final[bytes] = b"\x00\x00\xff\xff"
+"""The ``Z_SYNC_FLUSH`` marker that ends every message of a zlib-stream connection."""
+
+_BUFFER_KEEP: typing.Final[int] = 1024 * 1024
+"""A fragment buffer that grew past this size is dropped after its message instead of reused."""
+_MIN_ZSTD_WINDOW_LOG: typing.Final[int] = 23
+"""Zstandard windows up to 8 MiB are always accepted, whatever the message cap."""
+_MAX_ZSTD_WINDOW_LOG: typing.Final[int] = 30
+"""The largest window Zstandard accepts on every platform (1 GiB)."""
+
+
+def zstd_available() -> bool:
+    """Whether zstd-stream compression can be used.
+
+    Returns
+    -------
+    bool
+        `True` if :mod:`compression.zstd` (Python 3.14+) or :mod:`backports.zstd` is importable.
+    """
+    return _zstd is not None
+
+
+def _check_max_message_size(max_message_size: int) -> int:
+    value = operator.index(max_message_size)
+    if value < 1:
+        msg = f"max_message_size must be at least 1 byte, not {value}"
+        raise ValueError(msg)
+    return value
+
+
+def _too_big(scheme: str, max_message_size: int, compressed: int) -> errors.GatewayTransportError:
+    return errors.GatewayTransportError(
+        f"{scheme}: a message decompressed to more than the {max_message_size} byte limit "
+        f"(from {compressed} compressed bytes)"
+    )
+
+
+def _corrupt(scheme: str, compressed: int, ex: Exception) -> errors.GatewayTransportError:
+    return errors.GatewayTransportError(f"{scheme}: corrupt compressed data in {compressed} bytes ({ex})")
+
+
+def _unusable(scheme: str) -> errors.GatewayTransportError:
+    return errors.GatewayTransportError(
+        f"{scheme}: the inflator is unusable after an earlier error; reset() it for a new connection"
+    )
+
+
+class _Broken:
+    """Stands in for a failed decompressor's ``decompress`` so the hot path needs no extra check."""
+
+    __slots__ = ("_scheme",)
+
+    def __init__(self, scheme: str) -> None:
+        self._scheme = scheme
+
+    def __call__(self, data: object, max_length: int = 0) -> bytes:
+        raise _unusable(self._scheme)
+
+
+class ZlibStreamInflator:
+    """Inflates Discord's ``zlib-stream`` transport compression.
+
+    The whole connection is one zlib stream; a message ends at a frame that ends with
+    :data:`ZLIB_SUFFIX`.  A message that fits one frame is decompressed straight from that frame.
+    Fragments of a longer message are gathered in one bytearray that is reused for the next
+    fragmented message, unless it grew past 1 MiB.
+
+    Parameters
+    ----------
+    max_message_size
+        The largest decompressed message accepted, in bytes.  Compressed fragments buffered for
+        one message are held to the same limit.
+    """
+
+    __slots__ = ("_buffer", "_decompress", "_max_length", "_max_message_size", "_used")
+
+    _SCHEME: typing.ClassVar[str] = "zlib-stream"
+
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        self._max_message_size = _check_max_message_size(max_message_size)
+        self._max_length = self._max_message_size + 1
+        self._buffer = bytearray()
+        self._used = 0
+        self._decompress: typing.Callable[[typing.Any, int], bytes] = _zlib.decompressobj().decompress
+
+    @property
+    def pending(self) -> int:
+        """The number of compressed bytes buffered for an unfinished message."""
+        return self._used
+
+    def reset(self) -> None:
+        """Forget everything for a new connection: a fresh zlib context and an empty buffer."""
+        self._decompress = _zlib.decompressobj().decompress
+        self._used = 0
+        if len(self._buffer) > _BUFFER_KEEP:
+            self._buffer = bytearray()
+
+    def feed(self, frame: bytes) -> bytes | None:
+        """Take one binary websocket frame.
+
+        Parameters
+        ----------
+        frame
+            The frame's payload.
+
+        Returns
+        -------
+        bytes | None
+            The decompressed message if this frame completes one, else `None`.
+
+        Raises
+        ------
+        hikari.errors.GatewayTransportError
+            If the stream is corrupt or a message is bigger than ``max_message_size``.
+        """
+        if not self._used and frame.endswith(ZLIB_SUFFIX):
+            return self._inflate(frame, len(frame))
+        return self._feed_fragment(frame)
+
+    def _inflate(self, data: bytes | memoryview, compressed: int) -> bytes:
+        try:
+            message = self._decompress(data, self._max_length)
+        except _zlib.error as ex:
+            self._fail()
+            raise _corrupt(self._SCHEME, compressed, ex) from ex
+        if len(message) > self._max_message_size:
+            self._fail()
+            raise _too_big(self._SCHEME, self._max_message_size, compressed)
+        return message
+
+    def _feed_fragment(self, frame: bytes) -> bytes | None:
+        used = self._used
+        end = used + len(frame)
+        if end > self._max_message_size:
+            self._fail()
+            msg = (
+                f"{self._SCHEME}: {end} compressed bytes buffered without the end of a message, "
+                f"over the {self._max_message_size} byte limit"
+            )
+            raise errors.GatewayTransportError(msg)
+        buffer = self._buffer
+        # Overwrites what the last message left behind and only grows the bytearray when needed.
+        buffer[used:end] = frame
+        self._used = end
+        if not buffer.endswith(ZLIB_SUFFIX, 0, end):
+            return None
+        self._used = 0
+        with memoryview(buffer) as whole, whole[:end] as data:
+            message = self._inflate(data, end)
+        if len(buffer) > _BUFFER_KEEP:
+            self._buffer = bytearray()
+        return message
+
+    def _fail(self) -> None:
+        self._decompress = _Broken(self._SCHEME)
+        self._used = 0
+
+
+class ZstdStreamInflator:
+    """Inflates Discord's ``zstd-stream`` transport compression.
+
+    The whole connection is one Zstandard stream and the server flushes it after every message,
+    so each frame normally yields exactly one message.  A frame that yields nothing yet (an
+    incomplete block) is kept inside the decompressor and counts as pending.
+
+    Parameters
+    ----------
+    max_message_size
+        The largest decompressed message accepted, in bytes.  It also bounds the compressed bytes
+        pending without output, and the Zstandard window (never below 8 MiB).
+
+    Raises
+    ------
+    RuntimeError
+        If neither :mod:`compression.zstd` nor :mod:`backports.zstd` is installed.
+    """
+
+    __slots__ = ("_decompress", "_max_length", "_max_message_size", "_pending", "_window_log_max")
+
+    _SCHEME: typing.ClassVar[str] = "zstd-stream"
+
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        if _zstd is None:
+            msg = "zstd-stream compression needs a zstd module: install hikari-shard[zstd] (or use Python 3.14+)"
+            raise RuntimeError(msg)
+        self._max_message_size = _check_max_message_size(max_message_size)
+        self._max_length = self._max_message_size + 1
+        self._window_log_max = min(
+            max((self._max_message_size - 1).bit_length(), _MIN_ZSTD_WINDOW_LOG), _MAX_ZSTD_WINDOW_LOG
+        )
+        self._pending = 0
+        self._decompress: typing.Callable[[typing.Any, int], bytes] = self._new_decompress()
+
+    def _new_decompress(self) -> typing.Callable[[typing.Any, int], bytes]:
+        assert _zstd is not None
+        options = {_zstd.DecompressionParameter.window_log_max: self._window_log_max}
+        return _zstd.ZstdDecompressor(options=options).decompress  # type: ignore[no-any-return]
+
+    @property
+    def pending(self) -> int:
+        """The number of compressed bytes fed since the last output."""
+        return self._pending
+
+    def reset(self) -> None:
+        """Forget everything for a new connection: a fresh Zstandard context."""
+        self._decompress = self._new_decompress()
+        self._pending = 0
+
+    def feed(self, frame: bytes) -> bytes | None:
+        """Take one binary websocket frame.
+
+        Parameters
+        ----------
+        frame
+            The frame's payload.
+
+        Returns
+        -------
+        bytes | None
+            The decompressed output of this frame (and of any earlier frames that yielded none),
+            or `None` if the frame produced no output yet.
+
+        Raises
+        ------
+        hikari.errors.GatewayTransportError
+            If the stream is corrupt or a message is bigger than ``max_message_size``.
+        """
+        try:
+            message = self._decompress(frame, self._max_length)
+        except (_zstd.ZstdError, EOFError) as ex:  # type: ignore[union-attr]
+            compressed = self._pending + len(frame)
+            self._fail()
+            raise _corrupt(self._SCHEME, compressed, ex) from ex
+        if not message:
+            self._pending += len(frame)
+            if self._pending > self._max_message_size:
+                compressed = self._pending
+                self._fail()
+                msg = (
+                    f"{self._SCHEME}: {compressed} compressed bytes without any output, "
+                    f"over the {self._max_message_size} byte limit"
+                )
+                raise errors.GatewayTransportError(msg)
+            return None
+        if len(message) > self._max_message_size:
+            compressed = self._pending + len(frame)
+            self._fail()
+            raise _too_big(self._SCHEME, self._max_message_size, compressed)
+        self._pending = 0
+        return message
+
+    def _fail(self) -> None:
+        self._decompress = _Broken(self._SCHEME)
+        self._pending = 0
+
+
+class PayloadZlibInflator:
+    """Inflates payload compression: each binary frame is a complete zlib stream of one message.
+
+    Parameters
+    ----------
+    max_message_size
+        The largest decompressed message accepted, in bytes.
+    """
+
+    __slots__ = ("_max_length", "_max_message_size")
+
+    _SCHEME: typing.ClassVar[str] = "payload zlib"
+
+    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        self._max_message_size = _check_max_message_size(max_message_size)
+        self._max_length = self._max_message_size + 1
+
+    @property
+    def pending(self) -> int:
+        """Always ``0``: nothing is carried from one frame to the next."""
+        return 0
+
+    def reset(self) -> None:
+        """Nothing to forget; present for the common inflator interface."""
+
+    def feed(self, frame: bytes) -> bytes:
+        """Decompress one binary websocket frame holding a whole zlib stream.
+
+        Parameters
+        ----------
+        frame
+            The frame's payload.
+
+        Returns
+        -------
+        bytes
+            The decompressed message.
+
+        Raises
+        ------
+        hikari.errors.GatewayTransportError
+            If the stream is corrupt or truncated, or the message is bigger than ``max_message_size``.
+        """
+        decompressor = _zlib.decompressobj()
+        try:
+            message = decompressor.decompress(frame, self._max_length)
+        except _zlib.error as ex:
+            raise _corrupt(self._SCHEME, len(frame), ex) from ex
+        if len(message) > self._max_message_size:
+            raise _too_big(self._SCHEME, self._max_message_size, len(frame))
+        if not decompressor.eof:
+            msg = f"{self._SCHEME}: the compressed payload of {len(frame)} bytes is truncated"
+            raise errors.GatewayTransportError(msg)
+        return message

@@ -1,0 +1,244 @@
+"""Per-message routing, pure-Python twin of ``src/_fastpath/router.pyx``.
+
+A :class:`Router` takes each websocket message of one connection (:meth:`Router.feed_frame`),
+inflates it, reads ``op``/``s``/``t``, tracks the sequence number and hands every dispatch to the
+event manager's ``consume_raw_event`` in order, synchronously.  A dispatch that nothing consumes
+is not JSON-decoded at all when a scanner is given (selective decode).  Everything the async side
+of the shard must act on (HELLO, HEARTBEAT, RECONNECT, INVALID_SESSION, HEARTBEAT_ACK, a close or
+ping frame) is appended to :attr:`Router.pending` and wakes :attr:`Router.waiter`.
+
+Errors (a broken compression stream, invalid JSON, a payload of the wrong shape, a frame of the
+wrong type) raise :class:`hikari.errors.GatewayTransportError` out of :meth:`Router.feed_frame`;
+the payloads before the bad one have been consumed and their seq recorded, so the shard resumes
+from exactly there.
+"""
+
+from __future__ import annotations
+
+__all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router")
+
+import logging
+import typing
+
+from hikari import errors
+
+if typing.TYPE_CHECKING:
+    import asyncio
+    import collections
+
+TRACE: typing.Final[int] = 5
+_DISPATCH: typing.Final[int] = 0
+_OP_TEXT: typing.Final[int] = 1
+_OP_BINARY: typing.Final[int] = 2
+_OP_CLOSE: typing.Final[int] = 8
+_OP_PING: typing.Final[int] = 9
+_OP_PONG: typing.Final[int] = 10
+_READY: typing.Final[str] = "READY"
+
+ALWAYS_DECODED: typing.Final[frozenset[str]] = frozenset(("READY", "RESUMED", "RATE_LIMITED"))
+"""Dispatches the shard itself reads: always decoded, and passed to ``on_special`` before consumption."""
+
+
+class CloseFrame(typing.NamedTuple):
+    """The server sent a close frame."""
+
+    code: int
+    reason: str
+
+
+class PingFrame(typing.NamedTuple):
+    """The server sent a ping; the shard answers with a pong carrying ``payload``."""
+
+    payload: bytes
+
+
+def _bad_payload(what: str) -> errors.GatewayTransportError:
+    return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+class Router:
+    """Route the messages of one gateway connection.
+
+    Parameters
+    ----------
+    shard
+        Passed as the second argument of ``consume``.
+    consume
+        ``event_manager.consume_raw_event``.
+    on_special
+        Called with ``(name, data)`` for READY, RESUMED and RATE_LIMITED before ``consume``.
+    loads
+        The JSON decoder (bytes in).
+    wants
+        ``wants(name)`` says whether a dispatch will be consumed; ``None`` decodes everything.
+    scan
+        The op/s/t scanner; ``None`` decodes everything.
+    inflator
+        The connection's inflator, or ``None`` without transport/payload compression.
+    expect_binary
+        ``True``: only BINARY frames are valid, ``False``: only TEXT, ``None``: both.
+    logger
+        The shard's logger (payloads are logged at TRACE level, redacted).
+    redact
+        Removes the token from a payload before it is logged.
+    pending
+        The deque to append control items to.
+    """
+
+    __slots__ = (
+        "_consume",
+        "_expect_binary",
+        "_inflator",
+        "_loads",
+        "_logger",
+        "_on_special",
+        "_redact",
+        "_scan",
+        "_shard",
+        "_wants",
+        "pending",
+        "seq",
+        "skipped",
+        "waiter",
+    )
+
+    def __init__(
+        self,
+        *,
+        shard: object,
+        consume: typing.Callable[[str, typing.Any, typing.Any], object],
+        on_special: typing.Callable[[str, typing.Any], object],
+        loads: typing.Callable[[bytes], typing.Any],
+        wants: typing.Callable[[str], bool] | None,
+        scan: typing.Callable[[bytes], tuple[int, int | None, str | None] | None] | None,
+        inflator: typing.Any,  # noqa: ANN401 - one of the inflate module's classes
+        expect_binary: bool | None,
+        logger: logging.Logger,
+        redact: typing.Callable[[bytes], bytes],
+        pending: collections.deque[typing.Any],
+    ) -> None:
+        self._shard = shard
+        self._consume = consume
+        self._on_special = on_special
+        self._loads = loads
+        self._wants = wants
+        self._scan = scan if wants is not None else None
+        self._inflator = inflator
+        self._expect_binary = expect_binary
+        self._logger = logger
+        self._redact = redact
+        self.pending = pending
+        self.seq: int | None = None
+        """The last sequence number seen."""
+        self.skipped = 0
+        """How many dispatches were not decoded because nothing consumes them."""
+        self.waiter: asyncio.Future[None] | None = None
+        """Set by the async side while it waits for :attr:`pending` to fill."""
+
+    def push(self, item: object) -> None:
+        """Append ``item`` to :attr:`pending` and wake the waiter (used for errors from the socket too)."""
+        self.pending.append(item)
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def feed_frame(self, opcode: int, payload: bytes) -> None:
+        """Process one websocket message (opcode and whole payload)."""
+        if opcode == _OP_BINARY:
+            if self._expect_binary is False:
+                msg = "Unexpected message type received BINARY, expected TEXT"
+                raise errors.GatewayTransportError(msg)
+            inflator = self._inflator
+            if inflator is not None:
+                raw = inflator.feed(payload)
+                if raw is None:
+                    return
+                self.handle(raw)
+            else:
+                self.handle(payload)
+        elif opcode == _OP_TEXT:
+            if self._expect_binary:
+                msg = "Unexpected message type received TEXT, expected BINARY"
+                raise errors.GatewayTransportError(msg)
+            self.handle(payload)
+        elif opcode == _OP_CLOSE:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            reason = payload[2:].decode("utf-8", "replace")
+            self.push(CloseFrame(code, reason))
+        elif opcode == _OP_PING:
+            self.push(PingFrame(bytes(payload)))
+        elif opcode != _OP_PONG:
+            msg = f"unexpected websocket opcode {opcode}"
+            raise errors.GatewayTransportError(msg)
+
+    def _is_duplicate(self, seq: int, name: str) -> bool:
+        last = self.seq
+        if last is None or name == _READY:
+            return False
+        if seq <= last:
+            self._logger.debug("dropping %s with seq %s already seen (last seq %s)", name, seq, last)
+            return True
+        if seq != last + 1:
+            self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
+        return False
+
+    def handle(self, raw: bytes) -> None:
+        """Process one inflated JSON payload."""
+        scan = self._scan
+        if scan is not None:
+            header = scan(raw)
+            if header is not None and header[0] == _DISPATCH:
+                name = header[2]
+                if name is not None and name not in ALWAYS_DECODED and not self._wants(name):  # type: ignore[misc]
+                    seq = header[1]
+                    if seq is not None:
+                        if self._is_duplicate(seq, name):
+                            return
+                        self.seq = seq
+                    self.skipped += 1
+                    return
+
+        logger = self._logger
+        if logger.isEnabledFor(TRACE):
+            logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
+
+        try:
+            payload = self._loads(raw)
+        except ValueError as ex:  # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
+            msg = f"invalid JSON ({_type_name(ex)}: {ex}) in a payload of {len(raw)} bytes"
+            raise errors.GatewayTransportError(msg) from None
+        if type(payload) is not dict:
+            raise _bad_payload(f"expected a JSON object, got {_type_name(payload)}")
+
+        op = payload.get("op")
+        if type(op) is not int:
+            raise _bad_payload(f"'op' must be an integer, got {_type_name(op)}")
+        if op != _DISPATCH:
+            self.push(payload)
+            return
+
+        name = payload.get("t")
+        seq = payload.get("s")
+        if type(name) is not str:
+            raise _bad_payload(f"dispatch 't' must be a string, got {_type_name(name)}")
+        if seq is not None and type(seq) is not int:
+            raise _bad_payload(f"dispatch 's' must be an integer, got {_type_name(seq)}")
+        if "d" not in payload:
+            raise _bad_payload(f"dispatch {name} has no 'd'")
+        data = payload["d"]
+        if seq is not None:
+            if self._is_duplicate(seq, name):
+                return
+            self.seq = seq
+        if name in ALWAYS_DECODED:
+            self._on_special(name, data)
+        try:
+            self._consume(name, self._shard, data)
+        except LookupError:
+            logger.debug("ignoring unknown event %s", name)

@@ -467,9 +467,17 @@ def test_huge_declared_length_is_refused_from_the_header_alone(frames_impl: type
     assert p.closed
 
 
-def test_large_declared_length_grows_only_with_the_data(frames_impl: types.ModuleType) -> None:
-    # 60 MiB declared (under the 64 MiB default), 4 KiB sent: memory follows what arrived.
-    start = frame(OP_BINARY, declared=60 << 20, length_bits=64) + bytes(4096)
+@pytest.mark.parametrize(
+    ("declared", "bound"),
+    [
+        (60 << 20, 1 << 20),  # under the 64 MiB default: memory follows what arrived
+        (1 << 20, (1 << 20) + (64 << 10)),  # the compiled parser may allocate a split frame of <= 1 MiB up front
+    ],
+)
+def test_declared_length_allocates_little_ahead_of_the_data(
+    frames_impl: types.ModuleType, declared: int, bound: int
+) -> None:
+    start = frame(OP_BINARY, declared=declared, length_bits=64) + bytes(4096)
     tracemalloc.start()
     try:
         p, recorder = parser(frames_impl)
@@ -478,8 +486,19 @@ def test_large_declared_length_grows_only_with_the_data(frames_impl: types.Modul
     finally:
         tracemalloc.stop()
     assert p.buffered == 4096
-    assert peak < 1 << 20
+    assert peak < bound
     assert recorder.messages == []
+
+
+@pytest.mark.parametrize("length", [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 << 20])
+def test_large_frames_split_across_reads(frames_impl: types.ModuleType, length: int) -> None:
+    # Around the 1 MiB point where the compiled parser stops filling the message's bytes in place.
+    payload = random.Random(length).randbytes(length)
+    stream = frame(OP_BINARY, payload) + frame(OP_TEXT, b"next")
+    p, recorder = parser(frames_impl)
+    feed_chunks(p, stream, range(65536, len(stream), 65536))
+    assert recorder.messages == [(OP_BINARY, payload), (OP_TEXT, b"next")]
+    assert p.buffered == 0
 
 
 # --------------------------------------------------------------------------------------------------

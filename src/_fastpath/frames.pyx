@@ -20,7 +20,9 @@ an exception from ``on_message``, the parser is closed and ignores whatever it i
 
 The per-frame work is plain C over the chunk's bytes; the only Python calls are creating the
 payload ``bytes`` and calling ``on_message``.  The message buffer is ``PyMem`` memory (visible to
-:mod:`tracemalloc`), grown by doubling but never past the end of the frame being read.
+:mod:`tracemalloc`), grown by doubling but never past the end of the frame being read.  A one-frame
+message split across reads skips it: its ``bytes`` object is allocated when the first payload bytes
+arrive (up to 1 MiB) and filled in place.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ cdef Py_ssize_t _BUFFER_KEEP = 1024 * 1024
 """A message buffer that grew past this size is dropped after its message instead of reused."""
 cdef Py_ssize_t _BUFFER_MIN = 4096
 """The smallest message buffer allocated."""
+cdef Py_ssize_t _DIRECT_MAX = 1024 * 1024
+"""A one-frame message up to this size that is split across reads is gathered straight into its own
+``bytes`` object, allocated from the frame's declared length when its first bytes arrive: one copy
+instead of two.  So a server lying about a length makes us allocate at most this much ahead of data."""
 
 
 cdef inline Py_ssize_t _header_size(unsigned char second_byte) noexcept nogil:
@@ -133,6 +139,8 @@ cdef class FrameParser:
     """The payload of the unfinished data message (``PyMem`` memory, ``_capacity`` bytes)."""
     cdef Py_ssize_t _capacity
     cdef Py_ssize_t _used
+    cdef bytes _direct
+    """The payload of a one-frame message split across reads, filled in place (see ``_DIRECT_MAX``)."""
     cdef unsigned char _control[_MAX_CONTROL_PAYLOAD]
     """The payload of a control frame that did not arrive whole."""
     cdef Py_ssize_t _control_used
@@ -159,6 +167,7 @@ cdef class FrameParser:
         self._fragmented_opcode = 0
         self._used = 0
         self._control_used = 0
+        self._direct = None
 
     @property
     def closed(self) -> bool:
@@ -245,17 +254,28 @@ cdef class FrameParser:
                     continue
                 take = min(remaining, available)
                 if take:
+                    if self._used == 0 and self._fin and self._fragmented_opcode == 0 and remaining <= _DIRECT_MAX:
+                        # A one-frame message split across reads: fill its own bytes object, one copy.
+                        self._direct = PyBytes_FromStringAndSize(NULL, remaining)
                     end = self._used + take
-                    if end > self._capacity:
-                        self._grow(end)
-                    memcpy(self._message + self._used, data + pos, take)
+                    if self._direct is not None:
+                        memcpy(PyBytes_AS_STRING(self._direct) + self._used, data + pos, take)
+                    else:
+                        if end > self._capacity:
+                            self._grow(end)
+                        memcpy(self._message + self._used, data + pos, take)
                     self._used = end
                     pos += take
                     self._remaining = remaining = remaining - take
                 if remaining:
                     return 0
                 self._state = _HEADER
-                if self._fin:
+                if self._direct is not None:
+                    payload = self._direct
+                    self._direct = None
+                    self._used = 0
+                    self._on_message(self._opcode, payload)
+                elif self._fin:
                     self._deliver_message()
             else:  # _CONTROL_PAYLOAD
                 if remaining <= available and self._control_used == 0:
@@ -376,4 +396,5 @@ cdef class FrameParser:
         self._used = 0
         self._control_used = 0
         self._fragmented_opcode = 0
+        self._direct = None
         self._release_buffer()

@@ -56,6 +56,7 @@ cdef class Router:
     cdef public object seq
     cdef public Py_ssize_t skipped
     cdef public object waiter
+    cdef public bint closed
 
     def __init__(
         self,
@@ -89,6 +90,11 @@ cdef class Router:
         self.seq = None
         self.skipped = 0
         self.waiter = None
+        self.closed = False
+
+    def close(self):
+        """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
+        self.closed = True
 
     cdef void _push(self, object item) except *:
         self._append(item)
@@ -105,6 +111,8 @@ cdef class Router:
     def feed_frame(self, int opcode, payload):
         """Process one websocket message (opcode and whole payload)."""
         cdef object raw
+        if self.closed:
+            return
         if opcode == _OP_BINARY:
             if self._expect_binary is False:
                 raise errors.GatewayTransportError("Unexpected message type received BINARY, expected TEXT")

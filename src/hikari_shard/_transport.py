@@ -132,19 +132,27 @@ class GatewayConnection:
         """Where the router appends what the async side must act on."""
         return self._pending
 
-    def attach(self, router: typing.Any, *, max_message_size: int) -> None:  # noqa: ANN401 - a Router
-        """Route every message through ``router``; take the socket over when the compiled parser can."""
+    def attach(self, router: typing.Any) -> None:  # noqa: ANN401 - a Router
+        """Route every message of this connection through ``router``."""
         self._router = router
-        if _fast.IMPLEMENTATION == "compiled" and _can_take_over(self._ws):
-            ws = self._ws
-            # Messages aiohttp already parsed (HELLO often arrives with the upgrade) go first.
-            parsed: collections.deque[typing.Any] = getattr(ws._reader, "_buffer", collections.deque())
-            while parsed:
-                message = parsed.popleft()[0]
-                self._route(message)
-            ws._conn.protocol.set_parser(_FrameFeed(router, max_message_size), ws._reader)  # type: ignore[attr-defined]
-            self._fast_reader = True
-        self._logger.debug("reading frames with %s", "our compiled parser" if self._fast_reader else "aiohttp")
+
+    def take_over(self, *, max_message_size: int) -> bool:
+        """Let our compiled frame parser read the socket from now on, if it can.
+
+        Call it after HELLO and before IDENTIFY/RESUME: the server has nothing else to send then,
+        so aiohttp's reader holds no half-read frame.  Messages it already parsed go first.
+        """
+        ws = self._ws
+        if _fast.IMPLEMENTATION != "compiled" or not _can_take_over(ws):
+            self._logger.debug("reading frames with aiohttp")
+            return False
+        parsed: collections.deque[typing.Any] = getattr(ws._reader, "_buffer", collections.deque())
+        while parsed:
+            self._route(parsed.popleft()[0])
+        ws._conn.protocol.set_parser(_FrameFeed(self._router, max_message_size), ws._reader)  # type: ignore[attr-defined]
+        self._fast_reader = True
+        self._logger.debug("reading frames with our compiled parser")
+        return True
 
     @classmethod
     async def connect(

@@ -713,7 +713,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
 
         self._conn = conn
         self._router = router = self._make_router(conn)
-        conn.attach(router, max_message_size=_fast.inflate.DEFAULT_MAX_MESSAGE_SIZE)
+        conn.attach(router)
         tasks: list[asyncio.Task[None]] = []
         try:
             hello = await conn.next_item()
@@ -732,6 +732,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             interval = float(typing.cast("float", interval_ms)) / 1_000.0
 
             self._limiter.reset()  # Discord's limit is per connection
+            conn.take_over(max_message_size=_fast.inflate.DEFAULT_MAX_MESSAGE_SIZE)
             tasks.append(asyncio.create_task(self._heartbeat(interval), name=f"heartbeat (shard {self._shard_id})"))
             tasks.append(asyncio.create_task(self._poll_events(conn), name=f"poll events (shard {self._shard_id})"))
 
@@ -771,13 +772,15 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 if time.monotonic() - connected_at >= _HEALTHY_AFTER:
                     self._healthy = True
         finally:
+            # From here on nothing is consumed on this connection: the next one resumes from router.seq.
+            router.close()
+            self._seq_value = router.seq
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(BaseException):
                     await task
             self._conn = None
-            self._seq_value = router.seq
             self._router = None
             code = _CLOSE_CODE_PERMANENT if self._is_closing else _RESUME_CLOSE_CODE
             reason = b"shard disconnecting permanently" if self._is_closing else b"shard disconnecting temporarily"

@@ -100,6 +100,7 @@ class Router:
         "_scan",
         "_shard",
         "_wants",
+        "closed",
         "pending",
         "seq",
         "skipped",
@@ -138,6 +139,12 @@ class Router:
         """How many dispatches were not decoded because nothing consumes them."""
         self.waiter: asyncio.Future[None] | None = None
         """Set by the async side while it waits for :attr:`pending` to fill."""
+        self.closed = False
+        """Once set (:meth:`close`), every later message is ignored: the connection is being dropped."""
+
+    def close(self) -> None:
+        """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
+        self.closed = True
 
     def push(self, item: object) -> None:
         """Append ``item`` to :attr:`pending` and wake the waiter (used for errors from the socket too)."""
@@ -150,6 +157,8 @@ class Router:
 
     def feed_frame(self, opcode: int, payload: bytes) -> None:
         """Process one websocket message (opcode and whole payload)."""
+        if self.closed:
+            return
         if opcode == _OP_BINARY:
             if self._expect_binary is False:
                 msg = "Unexpected message type received BINARY, expected TEXT"

@@ -42,6 +42,8 @@ from __future__ import annotations
 
 __all__ = ("MAX_DEPTH", "scan")
 
+import itertools
+import operator
 import re
 import typing
 
@@ -50,9 +52,6 @@ MAX_DEPTH: typing.Final = 512
 
 _T_CACHE_SIZE: typing.Final = 256
 """At most this many distinct event names are cached (decoded once, then shared); then it restarts."""
-
-_FAST_PASSES: typing.Final = 8
-"""Container levels the regex fast path collapses before handing over to the exact walker."""
 
 _T_CACHE: typing.Final[dict[bytes, str]] = {}
 
@@ -67,15 +66,18 @@ _UINT: typing.Final = re.compile(rb"0|[1-9][0-9]{0,17}")
 _T_VALUE: typing.Final = re.compile(rb"[ -~]*")
 
 # --- fast path ---------------------------------------------------------------------------------
-# Strings: an "inert" one (no escape, no bracket) is kept as is (group 1); any other complete
-# string becomes `""` (groups 2 and 3); an unterminated one swallows the rest of the payload and
-# leaves a lone `"` (group 4).  Non-participating groups are None and are filtered out.
-_STRINGS: typing.Final = re.compile(
-    rb'("[^"\\{}\[\]]*+")|(")[^"\\]*+(?:\\.[^"\\]*+)*+(")|(")[\s\S]*+',
-)
+# Three bytes that JSON never holds raw are used as markers; a payload that has them is left to the
+# exact walker.
+_ESCAPED: typing.Final = b"\x00"  # an escape pair (backslash and the byte after it)
+_HIDDEN: typing.Final = b"\x01"  # a bracket inside a string
+_CONTAINER: typing.Final = b"\x02"  # a collapsed object or array
+_ESCAPE_PAIR: typing.Final = re.compile(rb"\\[\s\S]")
+_HIDE_BRACKETS: typing.Final = bytes.maketrans(b"{}[]", _HIDDEN * 4)
+_NOT_BRACKETS: typing.Final = bytes(c for c in range(256) if c not in b"{}[]")
+_OPENS_TWO: typing.Final = bytes.maketrans(b"{}[]", b"\x02\x00\x02\x00")
 _INNERMOST: typing.Final = re.compile(rb"\{[^\[\]{}]*+\}|\[[^\[\]{}]*+\]")
 _BRACKET: typing.Final = re.compile(rb"[\[\]{}]")
-_MEMBER_SRC: typing.Final = rb'[ \t\n\r]*+"([^"]*+)"[ \t\n\r]*+:[ \t\n\r]*+("[^"]*+"|\x00|[A-Za-z0-9+\-.]++)[ \t\n\r]*+'
+_MEMBER_SRC: typing.Final = rb'[ \t\n\r]*+"([^"]*+)"[ \t\n\r]*+:[ \t\n\r]*+("[^"]*+"|\x02|[A-Za-z0-9+\-.]++)[ \t\n\r]*+'
 _MEMBER: typing.Final = re.compile(_MEMBER_SRC)
 _MEMBERS: typing.Final = re.compile(
     rb"(?:%s)(?:,(?:%s))*+" % (_MEMBER_SRC.replace(b"(", b"(?:"), _MEMBER_SRC.replace(b"(", b"(?:"))
@@ -134,23 +136,58 @@ def _decode_t(raw: bytes) -> str | None:
 
 
 def _scan_fast(payload: bytes) -> object:
-    """Scan with C-speed regex passes; ``_UNSURE`` hands over to :func:`_scan_exact`."""
-    if b"\x00" in payload:  # \x00 marks a collapsed container below
+    """Scan with a handful of C-level passes; ``_UNSURE`` hands over to :func:`_scan_exact`.
+
+    1. Every escape pair becomes ``_ESCAPED``, so each remaining ``"`` delimits a string, and
+       ``bytes.split`` separates strings (odd parts) from structure (even parts).  This pairing is
+       the walker's as long as every escape pair lies inside a string and no backslash is left.
+    2. Brackets inside strings become ``_HIDDEN``; the brackets left must balance.
+    3. The nested values of the top-level object are collapsed to ``_CONTAINER`` (cut out directly
+       in the usual case of a single one, ``d``), and the top-level members are read by regex.
+    """
+    if _ESCAPED in payload or _HIDDEN in payload or _CONTAINER in payload:
         return _UNSURE
-    flat = b"".join(filter(None, _STRINGS.split(payload))).strip(_WS)
-    if flat[:1] != b"{" or flat[-1:] != b"}":
+    text = payload
+    if b"\\" in text:
+        text = _ESCAPE_PAIR.sub(_ESCAPED, text)
+        if b"\\" in text:  # a lone backslash at the very end
+            return _UNSURE
+    parts = text.split(b'"')
+    if not len(parts) & 1:  # an odd number of quotes: a string is not terminated
         return _UNSURE
-    inner = flat[1:-1]
-    for _ in range(_FAST_PASSES):
-        inner, count = _INNERMOST.subn(b"\x00", inner)
-        if not count:
-            break
-    if _BRACKET.search(inner) is not None or _MEMBERS.fullmatch(inner) is None:
+    strings = b'"'.join(parts[1::2])
+    if text is not payload and strings.count(_ESCAPED) != text.count(_ESCAPED):
+        return _UNSURE  # a backslash outside a string
+    if _BRACKET.search(strings) is not None:
+        parts[1::2] = strings.translate(_HIDE_BRACKETS).split(b'"')
+        text = b'"'.join(parts)
+
+    text = text.strip(_WS)
+    if text[:1] != b"{" or text[-1:] != b"}":
+        return _UNSURE
+    nested = text[1:-1].translate(None, _NOT_BRACKETS)  # the brackets of nested values, in order
+    if not nested:
+        members = text[1:-1]
+    else:
+        if len(nested) > 2 * (MAX_DEPTH - 1) and _nesting(nested) > MAX_DEPTH - 1:
+            return None
+        if nested[:1] + nested[-1:] in {b"{}", b"[]"} and _balanced(nested[1:-1]):
+            # One nested value (usually d): cut it out between its first and last bracket.
+            first = _BRACKET.search(text, 1).start()  # type: ignore[union-attr]
+            last = max(text.rfind(b"}", 0, len(text) - 1), text.rfind(b"]", 0, len(text) - 1))
+            members = text[1:first] + _CONTAINER + text[last + 1 : -1]
+        elif _balanced(nested):
+            members = text[1:-1]
+            while _BRACKET.search(members) is not None:
+                members = _INNERMOST.sub(_CONTAINER, members)
+        else:
+            return _UNSURE
+    if _MEMBERS.fullmatch(members) is None:
         return _UNSURE
 
     op = s = t = None
     seen_op = seen_s = seen_t = False
-    for key, value in _MEMBER.findall(inner):
+    for key, value in _MEMBER.findall(members):
         if key == _OP_KEY:
             if seen_op or _UINT.fullmatch(value) is None:
                 return None
@@ -169,18 +206,34 @@ def _scan_fast(payload: bytes) -> object:
                 return None
             seen_t = True
             if value != _NULL:
-                if value == b'""':  # blanked (escape or bracket) or really empty: look closer
-                    return _UNSURE
-                if value[:1] != b'"':
+                if value[:1] != b'"' or _ESCAPED in value:
                     return None
+                if _HIDDEN in value:  # a bracket in the name: rare, let the walker read it
+                    return _UNSURE
                 t = _decode_t(value[1:-1])
                 if t is None:
                     return None
-        elif not key:  # blanked (escape or bracket) or really empty: look closer
-            return _UNSURE
+        elif _ESCAPED in key:  # an escaped key could spell op, s or t
+            return None
     if not seen_op:
         return None
     return op, s, t
+
+
+def _balanced(brackets: bytes) -> bool:
+    """Whether a string of brackets nests properly (each pass removes at least one level)."""
+    while brackets:
+        reduced = brackets.replace(b"{}", b"").replace(b"[]", b"")
+        if len(reduced) == len(brackets):
+            return False
+        brackets = reduced
+    return True
+
+
+def _nesting(brackets: bytes) -> int:
+    """The deepest nesting in a string of brackets (openers minus closers, at its highest)."""
+    # Openers count 2 and closers 0, so after the i-th bracket the running sum minus i is the depth.
+    return max(map(operator.sub, itertools.accumulate(brackets.translate(_OPENS_TWO)), itertools.count(1)))
 
 
 def _scan_exact(buf: bytes) -> tuple[int, int | None, str | None] | None:

@@ -216,7 +216,8 @@ else
     fail "import hikari_shard"
 fi
 if run_fresh -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('hikari_shard.__main__') is None)" 2>/dev/null; then
-    if out=$(run_fresh -m hikari_shard info 2>&1) && grep -q "compiled" <<<"$out"; then
+    # a line ending in "compiled" ("hot paths: compiled"), not just the word in a "why" line
+    if out=$(run_fresh -m hikari_shard info 2>&1) && grep -Eq 'compiled$' <<<"$out" && ! grep -Eq 'pure$' <<<"$out"; then
         echo "$out"
         pass "python -m hikari_shard info reports compiled"
     else

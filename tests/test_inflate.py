@@ -192,11 +192,19 @@ def test_zlib_empty_message(impl: types.SimpleNamespace) -> None:
     assert feed_all(impl.inflate.ZlibStreamInflator(), zlib_stream([b"", b"x", b""])) == [b"", b"x", b""]
 
 
-def test_zlib_accepts_bytearray_frames(impl: types.SimpleNamespace) -> None:
-    (frame,) = zlib_stream([payload(1)])
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_any_bytes_like_frame_is_accepted(
+    impl: types.SimpleNamespace, kind: typing.Callable[[bytes], typing.Any]
+) -> None:
+    first, second = zlib_stream([payload(1), payload(2)])
     inflator = impl.inflate.ZlibStreamInflator()
-    assert inflator.feed(bytearray(frame[:7])) is None
-    assert inflator.feed(bytearray(frame[7:])) == payload(1)
+    assert inflator.feed(kind(first)) == payload(1)
+    assert inflator.feed(kind(second[:7])) is None
+    assert inflator.feed(kind(second[7:])) == payload(2)
+    assert impl.inflate.PayloadZlibInflator().feed(kind(zlib.compress(payload(3)))) == payload(3)
+    if zstd is not None:
+        (frame,) = zstd_stream([payload(4)])
+        assert impl.inflate.ZstdStreamInflator().feed(kind(frame)) == payload(4)
 
 
 def test_zlib_message_exactly_at_the_limit_passes(impl: types.SimpleNamespace) -> None:

@@ -44,9 +44,13 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     minutes of limiter time runs in milliseconds and the same way every time.
     """
 
+    HORIZON: typing.Final = 100_000.0
+    """Virtual seconds after which a test is taken to wait forever."""
+
     def __init__(self) -> None:
         super().__init__()
         self._virtual_now = 0.0
+        self._clock_resolution = 1e-9
         select = self._selector.select
 
         def virtual_select(timeout: float | None = None) -> typing.Any:
@@ -54,6 +58,9 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
                 msg = "deadlock: every task waits and no timer is scheduled"
                 raise RuntimeError(msg)
             self._virtual_now += timeout
+            if self._virtual_now > self.HORIZON:
+                msg = f"still waiting after {self.HORIZON} virtual seconds"
+                raise RuntimeError(msg)
             return select(0)
 
         self._selector.select = virtual_select  # type: ignore[method-assign]
@@ -401,6 +408,29 @@ def test_a_slot_handed_back_goes_to_the_next_waiter_at_once(impl: types.SimpleNa
     run_virtual(main)
 
 
+def test_a_timer_grant_cancelled_before_it_runs_returns_that_very_slot(impl: types.SimpleNamespace) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        rate_limiter = limiter(impl, 2, 60.0, 0, clock=loop.time)
+        assert rate_limiter.try_acquire()
+        await asyncio.sleep(30)
+        assert rate_limiter.try_acquire()
+        first = loop.create_task(rate_limiter.acquire())
+        second = loop.create_task(rate_limiter.acquire())
+        await asyncio.sleep(0)
+        # The limiter's timer grants the first waiter at 60; this runs right after it, in the same
+        # loop iteration (within the clock resolution), before the waiter's task can resume.
+        loop.call_at(60.0 + 1e-12, first.cancel)
+        await second
+        assert loop.time() == 60.0
+        assert first.cancelled()
+        # The window holds the sends from 30 and 60, so a slot frees at 90 (not at 120).
+        await asyncio.sleep(35)
+        assert rate_limiter.remaining == 1
+
+    run_virtual(main)
+
+
 def test_cancelled_waiter_in_the_middle_leaves_the_queue(impl: types.SimpleNamespace) -> None:
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()
@@ -436,6 +466,7 @@ def test_try_acquire_waits_its_turn_even_when_the_window_has_room(impl: types.Si
         assert rate_limiter.remaining == 1
         assert not rate_limiter.try_acquire()  # the queued waiter goes first
         assert rate_limiter.try_acquire(priority=True)  # priority still may
+        clock.now = 20.0  # the priority send at 10 has left the window again
         await waiter
 
     run_virtual(main)

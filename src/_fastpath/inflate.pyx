@@ -61,6 +61,10 @@ The largest real ``GUILD_CREATE`` fits more than ten times over.
 ZLIB_SUFFIX: typing.Final[bytes] = b"\x00\x00\xff\xff"
 """The ``Z_SYNC_FLUSH`` marker that ends every message of a zlib-stream connection."""
 
+cdef Py_ssize_t _DEFLATE_MAX_RATIO = 1032
+"""Deflate never expands one compressed byte into more than this many (zlib's FAQ)."""
+cdef Py_ssize_t _DEFLATE_SLACK = 64 * 1024
+"""Output headroom for the few bits zlib may carry over from the previous frame."""
 cdef Py_ssize_t _BUFFER_KEEP = 1024 * 1024
 """A fragment buffer that grew past this size is dropped after its message instead of reused."""
 cdef int _MIN_ZSTD_WINDOW_LOG = 23
@@ -117,7 +121,7 @@ cdef class _Broken:
     def __cinit__(self, str scheme):
         self._scheme = scheme
 
-    def __call__(self, data, max_length=0):
+    def __call__(self, data, max_length=-1):
         raise _unusable(self._scheme)
 
 
@@ -142,6 +146,8 @@ cdef class ZlibStreamInflator:
     cdef object _max_length
     """``max_message_size + 1`` as a Python int, handed to every ``decompress`` call."""
     cdef Py_ssize_t _max_message_size
+    cdef Py_ssize_t _uncapped_size
+    """Data of at most this many bytes cannot inflate past the cap, so it skips ``max_length`` (and its cost)."""
     cdef bytearray _buffer
     """Fragments of the unfinished message; its length is a high-water mark, ``_used`` is what counts."""
     cdef Py_ssize_t _used
@@ -149,6 +155,11 @@ cdef class ZlibStreamInflator:
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self._max_message_size = _check_max_message_size(max_message_size)
         self._max_length = self._max_message_size + 1
+        self._uncapped_size = (
+            (self._max_message_size - _DEFLATE_SLACK) // _DEFLATE_MAX_RATIO
+            if self._max_message_size > _DEFLATE_SLACK
+            else -1
+        )
         self._buffer = bytearray()
         self._used = 0
         self._decompress = _zlib.decompressobj().decompress
@@ -193,7 +204,10 @@ cdef class ZlibStreamInflator:
     cdef bytes _inflate(self, object data, Py_ssize_t compressed):
         cdef bytes message
         try:
-            message = self._decompress(data, self._max_length)
+            if compressed <= self._uncapped_size:
+                message = self._decompress(data)
+            else:
+                message = self._decompress(data, self._max_length)
         except _zlib.error as ex:
             self._fail()
             raise _corrupt("zlib-stream", compressed, ex) from ex

@@ -35,6 +35,9 @@ try:
 except ImportError:  # pragma: no cover - zlib-ng is a dependency, stdlib zlib is the safety net
     import zlib as _zlib  # type: ignore[no-redef]
 
+# zlib-ng's stub declares ``error`` as an instance; it is the exception class.
+_ZLIB_ERROR: typing.Final = typing.cast("type[Exception]", _zlib.error)
+
 try:
     from compression import zstd as _zstd  # type: ignore[import-not-found]
 except ImportError:
@@ -51,6 +54,10 @@ The largest real ``GUILD_CREATE`` fits more than ten times over.
 ZLIB_SUFFIX: typing.Final[bytes] = b"\x00\x00\xff\xff"
 """The ``Z_SYNC_FLUSH`` marker that ends every message of a zlib-stream connection."""
 
+_DEFLATE_MAX_RATIO: typing.Final[int] = 1032
+"""Deflate never expands one compressed byte into more than this many (zlib's FAQ)."""
+_DEFLATE_SLACK: typing.Final[int] = 64 * 1024
+"""Output headroom for the few bits zlib may carry over from the previous frame."""
 _BUFFER_KEEP: typing.Final[int] = 1024 * 1024
 """A fragment buffer that grew past this size is dropped after its message instead of reused."""
 _MIN_ZSTD_WINDOW_LOG: typing.Final[int] = 23
@@ -103,7 +110,7 @@ class _Broken:
     def __init__(self, scheme: str) -> None:
         self._scheme = scheme
 
-    def __call__(self, data: object, max_length: int = 0) -> bytes:
+    def __call__(self, data: object, max_length: int = -1) -> bytes:
         raise _unusable(self._scheme)
 
 
@@ -122,16 +129,22 @@ class ZlibStreamInflator:
         one message are held to the same limit.
     """
 
-    __slots__ = ("_buffer", "_decompress", "_max_length", "_max_message_size", "_used")
+    __slots__ = ("_buffer", "_decompress", "_max_length", "_max_message_size", "_uncapped_size", "_used")
 
     _SCHEME: typing.ClassVar[str] = "zlib-stream"
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self._max_message_size = _check_max_message_size(max_message_size)
         self._max_length = self._max_message_size + 1
+        # Data this short cannot inflate past the cap, so it skips the max_length argument (and its cost).
+        self._uncapped_size = (
+            (self._max_message_size - _DEFLATE_SLACK) // _DEFLATE_MAX_RATIO
+            if self._max_message_size > _DEFLATE_SLACK
+            else -1
+        )
         self._buffer = bytearray()
         self._used = 0
-        self._decompress: typing.Callable[[typing.Any, int], bytes] = _zlib.decompressobj().decompress
+        self._decompress: typing.Callable[..., bytes] = _zlib.decompressobj().decompress
 
     @property
     def pending(self) -> int:
@@ -163,14 +176,21 @@ class ZlibStreamInflator:
         hikari.errors.GatewayTransportError
             If the stream is corrupt or a message is bigger than ``max_message_size``.
         """
-        if not self._used and frame.endswith(ZLIB_SUFFIX):
+        try:
+            whole = not self._used and frame.endswith(ZLIB_SUFFIX)
+        except AttributeError:  # a memoryview or another buffer without endswith (never on the hot path)
+            return self.feed(bytes(frame))
+        if whole:
             return self._inflate(frame, len(frame))
         return self._feed_fragment(frame)
 
     def _inflate(self, data: bytes | memoryview, compressed: int) -> bytes:
         try:
-            message = self._decompress(data, self._max_length)
-        except _zlib.error as ex:
+            if compressed <= self._uncapped_size:
+                message = self._decompress(data)
+            else:
+                message = self._decompress(data, self._max_length)
+        except _ZLIB_ERROR as ex:
             self._fail()
             raise _corrupt(self._SCHEME, compressed, ex) from ex
         if len(message) > self._max_message_size:
@@ -239,9 +259,9 @@ class ZstdStreamInflator:
             max((self._max_message_size - 1).bit_length(), _MIN_ZSTD_WINDOW_LOG), _MAX_ZSTD_WINDOW_LOG
         )
         self._pending = 0
-        self._decompress: typing.Callable[[typing.Any, int], bytes] = self._new_decompress()
+        self._decompress: typing.Callable[..., bytes] = self._new_decompress()
 
-    def _new_decompress(self) -> typing.Callable[[typing.Any, int], bytes]:
+    def _new_decompress(self) -> typing.Callable[..., bytes]:
         assert _zstd is not None
         options = {_zstd.DecompressionParameter.window_log_max: self._window_log_max}
         return _zstd.ZstdDecompressor(options=options).decompress  # type: ignore[no-any-return]
@@ -350,7 +370,7 @@ class PayloadZlibInflator:
         decompressor = _zlib.decompressobj()
         try:
             message = decompressor.decompress(frame, self._max_length)
-        except _zlib.error as ex:
+        except _ZLIB_ERROR as ex:
             raise _corrupt(self._SCHEME, len(frame), ex) from ex
         if len(message) > self._max_message_size:
             raise _too_big(self._SCHEME, self._max_message_size, len(frame))

@@ -61,7 +61,7 @@ BOT_TOKEN_PATTERN: typing.Final = re.compile(rb"[\w-]{23,28}\.[\w-]{6,7}\.[\w-]{
 _TOKEN_KEY: typing.Final = re.compile(rb'"token"\s*:')
 _ZLIB_SUFFIX: typing.Final = b"\x00\x00\xff\xff"
 _SKIPPED: typing.Final = frozenset(("READY", "RESUMED"))
-_ALLOWED_TOKEN_EVENT: typing.Final = "INTERACTION_CREATE"
+_ALLOWED_TOKEN_EVENT: typing.Final = "INTERACTION_CREATE"  # noqa: S105 - an event name
 _MAX_INFLATED: typing.Final = 4 * 1024 * 1024 * 1024
 """A raw zlib-stream recording may inflate to at most this many bytes (a bomb is refused)."""
 _MAX_MESSAGE: typing.Final = 256 * 1024 * 1024
@@ -217,14 +217,14 @@ def check_no_token(payloads: Iterable[bytes], *, source: str = "recording") -> N
             where = _token_key_path(payload)
             if where is not None or payload is None:
                 msg = (
-                    f"refusing to replay {source}: payload {number} has a \"token\" key{f' at {where}' if where else ''}"
+                    f'refusing to replay {source}: payload {number} has a "token" key{f" at {where}" if where else ""}'
                     " (its value is not shown). Only INTERACTION_CREATE's d.token, a short-lived interaction token, is "
                     "accepted; record only what the gateway sent (IDENTIFY and RESUME carry the bot token)."
                 )
                 raise TokenInRecordingError(msg)
 
 
-def _token_key_path(payload: typing.Any) -> str | None:  # noqa: ANN401 - any JSON value
+def _token_key_path(payload: typing.Any) -> str | None:
     """Where a ``"token"`` key other than an interaction's ``d.token`` is, or ``None``."""
     allowed: object = None
     if isinstance(payload, dict) and payload.get("t") == _ALLOWED_TOKEN_EVENT and isinstance(payload.get("d"), dict):
@@ -244,9 +244,7 @@ def _token_key_path(payload: typing.Any) -> str | None:  # noqa: ANN401 - any JS
     return "(too deeply nested to check)"
 
 
-def _iter_json_lines(
-    raw: bytes, source: object, *, dispatches_only: bool = False
-) -> Iterator[tuple[str, typing.Any]]:
+def _iter_json_lines(raw: bytes, source: object, *, dispatches_only: bool = False) -> Iterator[tuple[str, typing.Any]]:
     for number, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue

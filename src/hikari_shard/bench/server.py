@@ -1,19 +1,34 @@
 """The benchmark's gateway: the emulator, streaming a pre-built corpus as fast as the socket takes it.
 
 :class:`StreamingServer` runs a :class:`~hikari_shard.testing.emulator.GatewayEmulator` and, on
-every connection that IDENTIFYs, sends the whole stream file after READY: every dispatch is
-encoded and compressed with the connection's own zlib/zstd context *before* the first byte goes
-out, then the lot is written to the socket at once.  So during the measured window the server does
-nothing but hand bytes to the kernel, and the client is the only thing being timed.
+every connection that IDENTIFYs, sends the whole stream file after READY, encoded and compressed
+*before* the first byte goes out and then written to the socket at once.  So during the measured
+window the server does nothing but hand bytes to the kernel, and the client is the only thing
+being timed.
+
+The frames are built once per stream and reused for every connection where the protocol allows:
+
+- uncompressed: the TEXT frames are the same for every connection;
+- ``zlib-stream``: every message the emulator sends ends with a ``Z_SYNC_FLUSH``, a byte-aligned
+  block boundary, so the stream is compressed once as raw deflate blocks by a fresh compressor
+  and spliced in after READY (its back-references reach only into its own output, which the
+  client's inflater has);
+- ``zstd-stream``: a zstd frame cannot be spliced, so the stream is compressed per connection with
+  the connection's own compressor (still all of it before the first byte is written).
+
+Either way the emulator must compress nothing more on that connection once the stream is
+prepared, so heartbeat ACKs are turned off for compressed connections after IDENTIFY (the next
+zombie check of either shard is a heartbeat interval away, far beyond a run).
 
 Run it in its own process (so its work never shares the client's core)::
 
     HIKARI_SHARD_BENCH_TOKEN=... python -m hikari_shard.bench.server --stream FILE [--hold]
 
 The gateway URL is printed on the first line of stdout and the REST URL on the second; then one
-JSON line per stream sent.  With ``--hold``, a prepared stream waits until a line ``go`` is read
-on stdin (so a benchmark can time exactly the streaming).  It exits on ``quit``, at the end of
-stdin, on SIGTERM, or after ``--max-seconds``.
+JSON line per stream sent (``"event": "sent"``).  With ``--hold``, a prepared stream is announced
+(``"event": "held"``) and waits until a line ``go`` is read on stdin, so a benchmark can time
+exactly the streaming.  It exits on ``quit``, at the end of stdin, on SIGTERM, or after
+``--max-seconds``.
 """
 
 from __future__ import annotations
@@ -27,7 +42,9 @@ import os
 import signal
 import sys
 import time
+import types
 import typing
+import zlib
 
 import orjson
 
@@ -37,11 +54,29 @@ from hikari_shard.testing import emulator as emulator_module
 if typing.TYPE_CHECKING:
     from collections.abc import Sequence
 
-TOKEN_ENV: typing.Final = "HIKARI_SHARD_BENCH_TOKEN"
+_deflate: types.ModuleType
+try:
+    from zlib_ng import zlib_ng as _deflate
+except ImportError:  # the same API
+    _deflate = zlib
+
+TOKEN_ENV: typing.Final = "HIKARI_SHARD_BENCH_TOKEN"  # noqa: S105 - a variable name
 """The environment variable that carries the (throwaway) bot token to the server and the clients."""
 
 _IDENTIFY_TIMEOUT: typing.Final = 60.0
 _MAX_CONNECTIONS: typing.Final = 10_000
+_OPCODE_TEXT: typing.Final = 0x1
+_OPCODE_BINARY: typing.Final = 0x2
+
+
+def _ws_frame(opcode: int, data: bytes) -> bytes:
+    """One unmasked server-to-client websocket frame (RFC 6455)."""
+    length = len(data)
+    if length < 126:
+        return bytes((0x80 | opcode, length)) + data
+    if length < 1 << 16:
+        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big") + data
+    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + data
 
 
 class StreamingServer:
@@ -57,7 +92,7 @@ class StreamingServer:
         Keep each prepared stream until :meth:`release` is called.
     """
 
-    __slots__ = ("_emulator", "_hold", "_released", "_stream", "_tasks", "report")
+    __slots__ = ("_cache", "_emulator", "_hold", "_released", "_stream", "_tasks", "report")
 
     def __init__(
         self, emulator: emulator_module.GatewayEmulator, stream: Sequence[tuple[str, bytes]], *, hold: bool = False
@@ -67,6 +102,7 @@ class StreamingServer:
         self._hold = hold
         self._released: asyncio.Queue[None] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._cache: dict[tuple[str | None, int], bytes] = {}
         self.report: typing.Callable[[dict[str, typing.Any]], None] = lambda _: None
         """Called with a JSON-able dict per stream sent."""
 
@@ -95,11 +131,17 @@ class StreamingServer:
             return
         if connection.session is None or connection.closed:
             return
+        if connection.compression is not None:
+            # From here on the connection's compressor belongs to the stream: an ACK compressed after the
+            # stream was prepared but sent before it would corrupt the client's zlib/zstd context.
+            connection.ack_heartbeats = False
         started = time.perf_counter()
         cpu = time.process_time()
+        cached = (connection.compression, connection.session.seq + 1) in self._cache
         blob, wire = self._prepare(connection)
         prepared = time.perf_counter()
         if self._hold:
+            self.report({"event": "held", "connection": connection.index})
             await self._released.get()
         released = time.perf_counter()
         with contextlib.suppress(ConnectionError):
@@ -113,10 +155,12 @@ class StreamingServer:
                     await future
         self.report(
             {
+                "event": "sent",
                 "connection": connection.index,
                 "compression": connection.compression,
                 "dispatches": len(self._stream),
                 "wire_bytes": wire,
+                "cached": cached,
                 "prepare_s": prepared - started,
                 "prepare_cpu_s": time.process_time() - cpu,
                 "handed_to_kernel_s": time.perf_counter() - released,
@@ -124,27 +168,44 @@ class StreamingServer:
         )
 
     def _prepare(self, connection: emulator_module.EmulatedConnection) -> tuple[bytes | None, int]:
-        """Encode and compress the whole stream with the connection's own context, in order, without yielding.
+        """Return every frame of the stream for ``connection``, in order (built without yielding).
 
-        Returns the frames to write, or ``None`` when the emulator lacks the internals this needs (then
-        :meth:`GatewayEmulator.dispatch_many` streams while it encodes, and the server may limit the rate).
+        ``None`` when the emulator lacks the internals this needs: then
+        :meth:`~hikari_shard.testing.emulator.GatewayEmulator.dispatch_many` streams while it encodes,
+        and the server may limit the rate.
         """
         session = connection.session
         encode = getattr(connection, "_encode", None)
         if session is None or encode is None or not hasattr(connection, "_enqueue"):
             return None, 0
-        seq = session.seq
-        frames: list[bytes] = []
-        append = frames.append
-        events = session.events
-        for name, data in self._stream:
-            seq += 1
-            fragment = orjson.Fragment(data)
-            append(encode({"t": name, "s": seq, "op": 0, "d": fragment}))
-            events.append((seq, name, fragment))
-        session.seq = seq
-        blob = b"".join(frames)
+        first_seq = session.seq + 1
+        key = (connection.compression, first_seq)
+        blob = self._cache.get(key)
+        if blob is None:
+            if connection.compression is None:
+                blob = b"".join(_ws_frame(_OPCODE_TEXT, payload) for payload in self._payloads(first_seq))
+                self._cache[key] = blob
+            elif connection.compression == "zlib-stream" and connection.split_frames is None:
+                deflater = _deflate.compressobj(wbits=-zlib.MAX_WBITS)  # raw deflate: spliced into the stream
+                blob = b"".join(
+                    _ws_frame(_OPCODE_BINARY, deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH))
+                    for payload in self._payloads(first_seq)
+                )
+                self._cache[key] = blob
+            else:  # zstd-stream (or split frames): the connection's own compressor, in order
+                blob = b"".join(
+                    encode({"t": name, "s": seq, "op": 0, "d": orjson.Fragment(data)})
+                    for seq, (name, data) in enumerate(self._stream, first_seq)
+                )
+        session.seq = first_seq + len(self._stream) - 1
+        session.events.extend(
+            (seq, name, orjson.Fragment(data)) for seq, (name, data) in enumerate(self._stream, first_seq)
+        )
         return blob, len(blob)
+
+    def _payloads(self, first_seq: int) -> typing.Iterator[bytes]:
+        for seq, (name, data) in enumerate(self._stream, first_seq):
+            yield recording.envelope(name, seq, data)
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -209,7 +270,9 @@ async def _serve(args: argparse.Namespace) -> None:
         ]
         try:
             # Until told to stop, stdin ends, or the deadline passes (serve() returns then).
-            await asyncio.wait(tasks, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                tasks, timeout=max(0.0, deadline - time.monotonic()), return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for task in tasks:
                 task.cancel()

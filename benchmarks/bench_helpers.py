@@ -1,0 +1,70 @@
+"""Helpers shared by the benchmark modules (constants, implementation loading, websocket framing)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import types
+import typing
+import zlib
+
+import pytest
+
+from hikari_shard import _fast
+
+try:
+    from zlib_ng import zlib_ng as deflate_module
+except ImportError:  # the same API
+    deflate_module = zlib  # type: ignore[assignment]
+
+try:
+    from backports import zstd as zstd_module
+except ImportError:
+    zstd_module = None
+
+DISPATCHES = 2_000
+"""Dispatches per benchmark call: every benchmark processes the same stream."""
+SEED = 0
+SUFFIX = b"\x00\x00\xff\xff"
+REQUIRE_EXTENSIONS = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
+
+
+def load(name: str) -> types.SimpleNamespace:
+    """Our implementation ``name`` ("compiled" or "pure"), skipping when the extensions are not built."""
+    try:
+        return _fast.load(name)
+    except ImportError as ex:
+        if REQUIRE_EXTENSIONS:
+            raise
+        pytest.skip(f"compiled extensions not built: {ex}")
+
+
+def ws_frame(opcode: int, data: bytes) -> bytes:
+    """One unmasked server-to-client websocket frame (RFC 6455)."""
+    length = len(data)
+    if length < 126:
+        return bytes((0x80 | opcode, length)) + data
+    if length < 1 << 16:
+        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big") + data
+    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + data
+
+
+@contextlib.contextmanager
+def hot_paths(name: str) -> typing.Iterator[None]:
+    """Make newly built shards of this process use implementation ``name`` (test-only).
+
+    The shard reads :mod:`hikari_shard._fast`'s attributes when it builds a connection, so swapping
+    them switches the implementation in-process; ``hikari-shard bench`` instead runs the pure twin in
+    a process started with ``HIKARI_SHARD_NO_EXTENSIONS=1``, as a user would.
+    """
+    modules = load(name)
+    names = (*_fast.HOT_PATHS, "IMPLEMENTATION")
+    saved = {attr: getattr(_fast, attr) for attr in names}
+    for attr in _fast.HOT_PATHS:
+        setattr(_fast, attr, getattr(modules, attr))
+    _fast.IMPLEMENTATION = name  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        for attr, value in saved.items():
+            setattr(_fast, attr, value)

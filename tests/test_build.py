@@ -74,10 +74,14 @@ def test_broken_compiled_import_falls_back_to_pure_with_a_debug_line() -> None:
         "print('IMPL', _fast.IMPLEMENTATION)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIKARI_SHARD_")}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     assert "IMPL pure" in proc.stdout
     assert "could not be imported" in proc.stderr
     env["HIKARI_SHARD_REQUIRE_EXTENSIONS"] = "1"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
     assert proc.returncode != 0
     assert "ImportError" in proc.stderr or "ModuleNotFoundError" in proc.stderr

@@ -149,7 +149,7 @@ ACTIVITIES: typing.Final = [
 
 @pytest.mark.parametrize("activity", ACTIVITIES)
 @pytest.mark.parametrize("status", list(presences.Status))
-@pytest.mark.parametrize("idle", [None, datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)])
+@pytest.mark.parametrize("idle", [None, datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)])
 @pytest.mark.parametrize("afk", [False, True])
 def test_presence_payload_matches_hikari(
     activity: presences.Activity | None, status: presences.Status, idle: datetime.datetime | None, afk: bool

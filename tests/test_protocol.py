@@ -173,7 +173,21 @@ async def _interrupt(kind: str, emulator: GatewayEmulator) -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["reconnect", "drop", "zombie", "invalid_session_resumable", "4000", "4001", "4002", "4003", "4005", "4008", "1000", "1001"]
+    "kind",
+    [
+        "reconnect",
+        "drop",
+        "zombie",
+        "invalid_session_resumable",
+        "4000",
+        "4001",
+        "4002",
+        "4003",
+        "4005",
+        "4008",
+        "1000",
+        "1001",
+    ],
 )
 async def test_resume_continuity(emulator: GatewayEmulator, kind: str) -> None:
     manager = Recorder()

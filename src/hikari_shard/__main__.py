@@ -6,13 +6,12 @@ import argparse
 import sys
 import typing
 
+import hikari
+
+from hikari_shard import __version__, _fast
+
 
 def _info(_: argparse.Namespace) -> int:
-    import hikari  # noqa: PLC0415
-
-    from hikari_shard import _fast  # noqa: PLC0415
-    from hikari_shard import __version__  # noqa: PLC0415
-
     print(f"hikari-shard {__version__} (hikari {hikari.__version__}, Python {sys.version.split()[0]})")
     print(f"hot paths: {_fast.IMPLEMENTATION}")
     if _fast.NO_EXTENSIONS_REASON:

@@ -69,12 +69,12 @@ def _choose() -> tuple[str, types.SimpleNamespace, str | None]:
         return "pure", load("pure"), reason
 
 
-IMPLEMENTATION: typing.Final[str]
+_CHOICE: typing.Final = _choose()
+IMPLEMENTATION: typing.Final[str] = _CHOICE[0]
 """``"compiled"`` or ``"pure"``: which implementation of the hot paths this process uses."""
-NO_EXTENSIONS_REASON: typing.Final[str | None]
+NO_EXTENSIONS_REASON: typing.Final[str | None] = _CHOICE[2]
 """Why the pure-Python implementation is in use, or ``None`` when the compiled one is."""
-
-IMPLEMENTATION, _modules, NO_EXTENSIONS_REASON = _choose()
+_modules: typing.Final = _CHOICE[1]
 frames: types.ModuleType = _modules.frames
 inflate: types.ModuleType = _modules.inflate
 ratelimit: types.ModuleType = _modules.ratelimit

@@ -46,7 +46,7 @@ def install() -> None:
 def uninstall() -> None:
     """Give hikari its own shard class back (undoes :func:`install`)."""
     for module in _MODULES:
-        if getattr(module, "GatewayShardImpl", None) is our_shard.GatewayShardImpl:
+        if getattr(module, "GatewayShardImpl", None) is typing.cast("object", our_shard.GatewayShardImpl):
             module.GatewayShardImpl = ORIGINAL  # type: ignore[attr-defined]
     # hikari's class has no virtual subclasses of its own; forget ours.
     ORIGINAL._abc_registry_clear()  # type: ignore[attr-defined]
@@ -55,7 +55,7 @@ def uninstall() -> None:
 
 def installed() -> bool:
     """Whether :func:`install` is in effect."""
-    return hikari_shard_module.GatewayShardImpl is our_shard.GatewayShardImpl
+    return typing.cast("object", hikari_shard_module.GatewayShardImpl) is our_shard.GatewayShardImpl
 
 
 class GatewayBot(gateway_bot.GatewayBot):

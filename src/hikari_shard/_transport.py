@@ -59,7 +59,7 @@ def classify_close_code(code: int) -> typing.Literal["resume", "identify", "fata
     return "resume"
 
 
-def make_inflator(compression: str | None) -> typing.Any:  # noqa: ANN401 - one of three inflator classes
+def make_inflator(compression: str | None) -> typing.Any:
     inflate = _fast.inflate
     if compression == shard_api.GatewayCompression.TRANSPORT_ZLIB_STREAM:
         return inflate.ZlibStreamInflator()
@@ -80,14 +80,14 @@ class _FrameFeed:
 
     __slots__ = ("_feed", "_router")
 
-    def __init__(self, router: typing.Any, max_message_size: int) -> None:  # noqa: ANN401 - a Router
+    def __init__(self, router: typing.Any, max_message_size: int) -> None:
         self._router = router
         self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=max_message_size).feed_data
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         try:
             self._feed(data)
-        except Exception as ex:  # noqa: BLE001 - queued for the shard, which reconnects
+        except Exception as ex:
             self._router.push(ex)
             return True, b""
         return False, b""
@@ -96,7 +96,7 @@ class _FrameFeed:
         self._router.push(errors.GatewayConnectionError("Socket has closed"))
 
 
-def _can_take_over(ws: aiohttp.ClientWebSocketResponse) -> bool:
+def _can_take_over(ws: aiohttp.ClientWebSocketResponse[typing.Any]) -> bool:
     conn = getattr(ws, "_conn", None)
     protocol = getattr(conn, "protocol", None)
     return (
@@ -115,7 +115,7 @@ class GatewayConnection:
     def __init__(
         self,
         *,
-        ws: aiohttp.ClientWebSocketResponse,
+        ws: aiohttp.ClientWebSocketResponse[typing.Any],
         exit_stack: contextlib.AsyncExitStack,
         logger: logging.Logger,
     ) -> None:
@@ -132,7 +132,7 @@ class GatewayConnection:
         """Where the router appends what the async side must act on."""
         return self._pending
 
-    def attach(self, router: typing.Any) -> None:  # noqa: ANN401 - a Router
+    def attach(self, router: typing.Any) -> None:
         """Route every message of this connection through ``router``."""
         self._router = router
 
@@ -149,7 +149,8 @@ class GatewayConnection:
         parsed: collections.deque[typing.Any] = getattr(ws._reader, "_buffer", collections.deque())
         while parsed:
             self._route(parsed.popleft()[0])
-        ws._conn.protocol.set_parser(_FrameFeed(self._router, max_message_size), ws._reader)  # type: ignore[attr-defined]
+        protocol: typing.Any = ws._conn.protocol  # type: ignore[union-attr]
+        protocol.set_parser(_FrameFeed(self._router, max_message_size), ws._reader)
         self._fast_reader = True
         self._logger.debug("reading frames with our compiled parser")
         return True
@@ -207,7 +208,7 @@ class GatewayConnection:
             raise
         return cls(ws=ws, exit_stack=exit_stack, logger=logger)
 
-    async def next_item(self) -> typing.Any:  # noqa: ANN401 - a payload dict, a CloseFrame or a PingFrame
+    async def next_item(self) -> typing.Any:
         """Wait for the next thing the async side must act on.
 
         Raises

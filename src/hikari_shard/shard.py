@@ -23,26 +23,18 @@ import urllib.parse
 import aiohttp
 from hikari import _about as hikari_about
 from hikari import capabilities as capabilities_
-from hikari import errors
+from hikari import errors, presences, snowflakes, undefined, urls
 from hikari import intents as intents_
-from hikari import presences
-from hikari import snowflakes
-from hikari import undefined
-from hikari import urls
 from hikari.api import shard as shard_api
 from hikari.impl import shard as hikari_shard_impl
-from hikari.internal import data_binding
-from hikari.internal import ux
+from hikari.internal import data_binding, ux
 
-from hikari_shard import _consumers
-from hikari_shard import _fast
-from hikari_shard import _transport
+from hikari_shard import _consumers, _fast, _transport
 
 if typing.TYPE_CHECKING:
     import datetime
 
-    from hikari import channels
-    from hikari import guilds
+    from hikari import channels, guilds
     from hikari import users as users_
     from hikari.api import event_factory as event_factory_
     from hikari.api import event_manager as event_manager_
@@ -98,7 +90,7 @@ _HEARTBEAT_RESERVE: typing.Final = 3
 _CUSTOM_STATUS_NAME: typing.Final = "Custom Status"
 
 
-class _Reconnect(Exception):  # noqa: N818 - control flow, never escapes the shard
+class _Reconnect(Exception):
     """The server asked us (RECONNECT / INVALID_SESSION) or we decided to reconnect."""
 
     __slots__ = ("delay", "reason")
@@ -119,7 +111,7 @@ def _serialize_activity(activity: presences.Activity | None) -> data_binding.JSO
     # hikari's sugar: a CUSTOM activity with only a name uses the name as the state.
     if activity.type is presences.ActivityType.CUSTOM and activity.name and not activity.state:
         name: str | None = _CUSTOM_STATUS_NAME
-        state = activity.name
+        state: str | None = activity.name
     else:
         name = activity.name
         state = activity.state
@@ -172,8 +164,8 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_activity",
         "_capabilities",
         "_compression",
-        "_consumers",
         "_conn",
+        "_consumers",
         "_dumps",
         "_event_factory",
         "_event_manager",
@@ -526,7 +518,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         return payload
 
     # -- receiving -----------------------------------------------------------------------------
-    def _make_router(self, conn: _transport.GatewayConnection) -> typing.Any:  # noqa: ANN401 - a Router
+    def _make_router(self, conn: _transport.GatewayConnection) -> typing.Any:
         inflator = _transport.make_inflator(self._compression)
         if self._compression == shard_api.GatewayCompression.PAYLOAD_ZLIB_STREAM:
             expect_binary = None  # payload compression: TEXT and BINARY frames both carry payloads
@@ -548,7 +540,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         router.seq = self._seq_value
         return router
 
-    def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:  # noqa: ANN401 - a JSON value
+    def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:
         assert self._handshake_event is not None
         if type(data) is not dict:
             raise _bad_payload(f"{name} 'd' must be an object, got {type(data).__name__}")
@@ -761,9 +753,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 raise errors.GatewayTransportError("no READY or RESUMED within the handshake timeout")
 
             connected_at = time.monotonic()
-            await self._event_manager.dispatch(
-                self._event_factory.deserialize_connected_event(self), return_tasks=True
-            )
+            await self._event_manager.dispatch(self._event_factory.deserialize_connected_event(self), return_tasks=True)
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
@@ -830,7 +820,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             except errors.GatewayConnectionError as ex:
                 self._logger.warning("failed to communicate with server, reason was: %r. Will retry shortly", ex.reason)
             except errors.GatewayTransportError as ex:
-                self._logger.error("encountered transport error, will resume: %s", ex)  # noqa: TRY400 - no traceback
+                self._logger.error("encountered transport error, will resume: %s", ex)
             except (ConnectionError, OSError, aiohttp.ClientError) as ex:
                 self._logger.warning("connection lost (%s: %s). Will retry shortly", type(ex).__name__, ex)
             except asyncio.CancelledError:

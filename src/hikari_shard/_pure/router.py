@@ -116,7 +116,7 @@ class Router:
         loads: typing.Callable[[bytes], typing.Any],
         wants: typing.Callable[[str], bool] | None,
         scan: typing.Callable[[bytes], tuple[int, int | None, str | None] | None] | None,
-        inflator: typing.Any,  # noqa: ANN401 - one of the inflate module's classes
+        inflator: typing.Any,
         expect_binary: bool | None,
         logger: logging.Logger,
         redact: typing.Callable[[bytes], bytes],

@@ -261,11 +261,19 @@ async def _run_full(spec: RunSpec, token: str) -> dict[str, typing.Any]:
 
 
 async def _run_bot(spec: RunSpec, token: str) -> dict[str, typing.Any]:
-    selective = spec.scenario == "selective"
     # hikari's GatewayBot builds its shards with hikari.impl.shard.GatewayShardImpl (what install() replaces).
+    original = hikari_shard_module.GatewayShardImpl
     hikari_shard_module.GatewayShardImpl = _with_compression(  # type: ignore[misc]
         _shard_class(spec.client), COMPRESSIONS[spec.compression]
     )
+    try:
+        return await _run_bot_with_shard_class(spec, token)
+    finally:
+        hikari_shard_module.GatewayShardImpl = original  # type: ignore[misc]
+
+
+async def _run_bot_with_shard_class(spec: RunSpec, token: str) -> dict[str, typing.Any]:
+    selective = spec.scenario == "selective"
     cache_settings = config.CacheSettings(components=hikari.api.CacheComponents.NONE) if selective else None
     bot = hikari.GatewayBot(
         token,

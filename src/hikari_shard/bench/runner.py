@@ -389,6 +389,7 @@ def run_bench(
                     continue
                 clients.append(name)
 
+            total = len(combos) * options.rounds * len(clients)
             done = 0
             for round_index in range(options.rounds):
                 for combo_index, (scenario, compression) in enumerate(combos):

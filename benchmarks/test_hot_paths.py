@@ -203,6 +203,7 @@ def test_router(
 class _Protocol:
     """The bit of aiohttp's protocol its reader's queue uses (never pauses here)."""
 
+    __slots__ = ()
     _reading_paused = False
 
     def pause_reading(self) -> None:

@@ -1,0 +1,151 @@
+"""hikari-shard under `hikari-clusters`_ (tested with 1.2.0).
+
+hikari-clusters starts each cluster in a new process, where :class:`ClusterLauncher` installs our shard
+before the cluster's bot starts, so any ``hikari.GatewayBot`` subclass runs
+:class:`hikari_shard.GatewayShardImpl` shards::
+
+    from hikari_shard.integrations import clusters  # before hikari_clusters, see below
+    import hikari_clusters
+
+
+    class MyBot(hikari.GatewayBot): ...  # no __slots__: hikari-clusters sets ``bot.cluster``
+
+
+    LAUNCHER = clusters.ClusterLauncher(MyBot, bot_init_kwargs={"token": TOKEN, "intents": INTENTS})
+    hikari_clusters.Server("127.0.0.1", 8765, IPC_TOKEN, LAUNCHER).run()
+
+Besides installing the shard, :class:`ClusterLauncher` differs from hikari-clusters' in two ways:
+
+- it passes ``bot_start_kwargs`` to ``GatewayBot.start`` (hikari-clusters 1.2.0 accepts and drops them);
+- its default ``cluster_class`` is :class:`Cluster`, which reports itself ready only 5 s after its last
+  shard started.  The brain launches the next cluster as soon as every cluster is ready, so without
+  this the next cluster's first IDENTIFY could follow this cluster's last one by well under the 5 s
+  Discord requires per ``max_concurrency`` bucket (hikari spaces the shards *within* a cluster itself).
+
+hikari-clusters 1.2.0 cannot be imported with hikari 2.7: its ``__init__`` calls
+``hikari.internal.ux.init_logging("INFO", True, False)``, whose last two parameters became keyword-only.
+Importing this module imports ``hikari_clusters`` with that call adapted (only while importing it), so
+import this module before ``hikari_clusters`` in every program that starts a brain, a server or a
+cluster.
+
+.. _hikari-clusters: https://github.com/TrigonDev/hikari-clusters
+"""
+
+from __future__ import annotations
+
+__all__ = ("IDENTIFY_INTERVAL", "Cluster", "ClusterLauncher")
+
+import asyncio
+import inspect
+import signal
+import sys
+import time
+import typing
+
+from hikari.internal import ux
+
+import hikari_shard
+
+if typing.TYPE_CHECKING:
+    import pathlib
+
+    import hikari
+
+
+def _import_hikari_clusters() -> typing.Any:
+    if "hikari_clusters" in sys.modules:
+        return sys.modules["hikari_clusters"]
+    original = ux.init_logging
+    parameters = inspect.signature(original).parameters
+    keyword_only = parameters.get("allow_color") is not None and (
+        parameters["allow_color"].kind is inspect.Parameter.KEYWORD_ONLY
+    )
+
+    def init_logging(flavor: typing.Any, allow_color: bool = True, force_color: bool = False) -> None:
+        original(flavor, allow_color=allow_color, force_color=force_color)
+
+    if keyword_only:
+        ux.init_logging = init_logging  # type: ignore[assignment]
+    try:
+        import hikari_clusters  # noqa: PLC0415 - imported under the adapted init_logging
+    except ImportError as ex:  # pragma: no cover - depends on the environment
+        msg = "hikari_shard.integrations.clusters needs hikari-clusters: pip install hikari-clusters"
+        raise ImportError(msg) from ex
+    finally:
+        ux.init_logging = original
+    return hikari_clusters
+
+
+_hikari_clusters: typing.Final = _import_hikari_clusters()
+
+IDENTIFY_INTERVAL: typing.Final = 5.0
+"""Seconds a cluster waits after its last shard started before it reports itself ready."""
+
+
+class Cluster(_hikari_clusters.Cluster):  # type: ignore[misc]
+    """A ``hikari_clusters.Cluster`` that reports ready :data:`IDENTIFY_INTERVAL` s after its shards started.
+
+    The brain starts the next cluster only once every cluster is ready, so this keeps the first
+    IDENTIFY of the next cluster at least 5 s after the last one of this cluster.
+    """
+
+    _all_started_at: float | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether every shard of this cluster started at least :data:`IDENTIFY_INTERVAL` s ago."""
+        if not super().ready:
+            self._all_started_at = None
+            return False
+        now = time.monotonic()
+        if self._all_started_at is None:
+            self._all_started_at = now
+        return now - self._all_started_at >= IDENTIFY_INTERVAL
+
+
+class ClusterLauncher(_hikari_clusters.ClusterLauncher):  # type: ignore[misc]
+    """A ``hikari_clusters.ClusterLauncher`` whose clusters run :class:`hikari_shard.GatewayShardImpl` shards.
+
+    Takes hikari-clusters' arguments.  ``bot_class`` may be any ``hikari.GatewayBot`` subclass whose
+    instances accept new attributes (hikari-clusters sets ``bot.cluster``).  ``bot_start_kwargs`` are
+    passed to ``GatewayBot.start``, e.g. ``{"check_for_updates": False}``.
+    """
+
+    def __init__(
+        self,
+        bot_class: type[hikari.GatewayBot],
+        bot_init_kwargs: dict[str, typing.Any] | None = None,
+        bot_start_kwargs: dict[str, typing.Any] | None = None,
+        cluster_class: type[typing.Any] = Cluster,
+    ) -> None:
+        super().__init__(bot_class, bot_init_kwargs, bot_start_kwargs, cluster_class)
+
+    def launch_cluster(
+        self,
+        ipc_uri: str,
+        ipc_token: str,
+        shard_ids: list[int],
+        shard_count: int,
+        server_uid: int,
+        certificate_path: pathlib.Path | None,
+    ) -> None:
+        """Run one cluster until it stops; hikari-clusters calls this in a new process."""
+        hikari_shard.install()
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        cluster = self.cluster_class(
+            ipc_uri,
+            ipc_token,
+            shard_ids,
+            shard_count,
+            server_uid,
+            certificate_path,
+            self.bot_class(**self.bot_init_kwargs),
+        )
+        loop.add_signal_handler(signal.SIGINT, cluster.stop)
+        try:
+            loop.run_until_complete(cluster.start(**self.bot_start_kwargs))
+            loop.run_until_complete(cluster.join())
+            loop.run_until_complete(cluster.close())
+        finally:
+            loop.close()

@@ -1,0 +1,275 @@
+"""hikari-shard under the multi-process shard managers: hikari-orchestrator and hikari-clusters.
+
+Each test runs an engine for real, on loopback, with the gateway emulator standing in for Discord:
+the engine's server and two worker processes, two shards, ``max_concurrency`` 1.  A user would notice
+a failure as: workers that silently run hikari's own shard (``install()`` not reaching the worker
+processes), shards that never connect or never deliver events, or IDENTIFYs closer than the 5 s
+Discord allows per concurrency bucket.
+
+The worker processes report what they see on stdout, one JSON object per line: the class of the shard
+that delivered each ``ShardReadyEvent`` and ``DMTypingEvent`` (a worker-side check: the emulator cannot
+tell the shards apart).  This file is also that harness: the tests start
+``python tests/test_integrations.py {orchestrator,clusters} ...`` in a new process group and kill the
+whole group when they end.
+
+Neither engine is a test dependency; these tests skip unless the engine is installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import pathlib
+import signal
+import socket
+import sys
+import time
+import typing
+
+import hikari
+import pytest
+
+if typing.TYPE_CHECKING:
+    from hikari_shard.testing.emulator import GatewayEmulator
+
+HARNESS: typing.Final = pathlib.Path(__file__).resolve()
+SHARD_COUNT: typing.Final = 2
+PROCESSES: typing.Final = 2
+STARTUP_TIMEOUT: typing.Final = 40.0
+EVENT_TIMEOUT: typing.Final = 10.0
+IDENTIFY_INTERVAL: typing.Final = 5.0
+OUR_MODULE: typing.Final = "hikari_shard.shard"
+INTENTS: typing.Final = hikari.Intents.ALL_UNPRIVILEGED
+IPC_TOKEN: typing.Final = "hikari-shard-test"  # noqa: S105 - hikari-clusters' IPC token on loopback
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the harness runs in a POSIX process group")
+
+
+def _require(module: str, package: str) -> None:
+    # find_spec, not importorskip: hikari-clusters 1.2.0 raises TypeError when imported with hikari 2.7
+    # (our integration module imports it with a fix), so it must not be imported here.
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{package} is not installed (`pip install {package}`); it is not a test dependency")
+
+
+# -- worker side: runs in the engines' worker processes ------------------------------------------------
+
+
+def _emit(kind: str, **fields: object) -> None:
+    sys.stdout.write(json.dumps({"kind": kind, "pid": os.getpid(), **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def _probe(bot: hikari.GatewayBotAware) -> None:
+    """Report every READY and DM typing event, with the class of the shard that delivered it."""
+
+    async def on_ready(event: hikari.ShardReadyEvent) -> None:
+        _emit("ready", shard=event.shard.id, module=type(event.shard).__module__)
+
+    async def on_typing(event: hikari.DMTypingEvent) -> None:
+        _emit("typing", shard=event.shard.id, user=int(event.user_id), module=type(event.shard).__module__)
+
+    bot.event_manager.subscribe(hikari.ShardReadyEvent, on_ready)
+    bot.event_manager.subscribe(hikari.DMTypingEvent, on_typing)
+
+
+class _ProbeBot(hikari.GatewayBot):
+    """A user's bot for hikari-clusters: a plain ``hikari.GatewayBot`` subclass (it must have a ``__dict__``)."""
+
+    def __init__(self, **kwargs: typing.Any) -> None:
+        super().__init__(**kwargs)
+        _probe(self)
+
+
+def _run_orchestrator(rest_url: str, token: str, shard_count: int, processes: int) -> None:
+    import hikari_orchestrator
+
+    from hikari_shard.integrations import orchestrator
+
+    # The orchestrator server asks "Discord" for GET /gateway/bot at hikari's default REST URL.
+    hikari.urls.REST_API_URL = rest_url
+    hikari_orchestrator.run_subprocesses(
+        token,
+        callback=orchestrator.wrap(_probe),
+        shard_count=shard_count,
+        intents=INTENTS,
+        subprocess_count=processes,
+    )
+
+
+def _run_clusters(rest_url: str, token: str, shard_count: int, port: int) -> None:
+    from hikari_shard.integrations import clusters  # before hikari_clusters
+
+    import hikari_clusters
+
+    launcher = clusters.ClusterLauncher(
+        _ProbeBot,
+        bot_init_kwargs={
+            "token": token,
+            "rest_url": rest_url,
+            "intents": INTENTS,
+            "banner": None,
+            "logs": "WARNING",
+            "suppress_optimization_warning": True,
+        },
+        bot_start_kwargs={"check_for_updates": False},
+    )
+
+    async def main() -> None:
+        # One server running one single-shard cluster per shard: a process per shard.
+        brain = hikari_clusters.Brain("127.0.0.1", port, IPC_TOKEN, 1, shard_count, 1)
+        server = hikari_clusters.Server("127.0.0.1", port, IPC_TOKEN, launcher)
+        await brain.start()
+        await server.start()
+        await brain.join()
+
+    asyncio.run(main())
+
+
+def _harness_main(argv: list[str]) -> None:
+    engine, rest_url, token, shard_count, extra = argv
+    if engine == "orchestrator":
+        _run_orchestrator(rest_url, token, int(shard_count), int(extra))
+    elif engine == "clusters":
+        _run_clusters(rest_url, token, int(shard_count), int(extra))
+    else:
+        msg = f"unknown engine {engine!r}"
+        raise SystemExit(msg)
+
+
+# -- test side -----------------------------------------------------------------------------------------
+
+
+class _Harness:
+    """The harness process (and everything it starts, in its process group) and what it reports."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log: pathlib.Path) -> None:
+        self._proc = proc
+        self._log = log
+        self.records: list[dict[str, typing.Any]] = []
+
+    def diagnostics(self) -> str:
+        tail = self._log.read_text(errors="replace")[-4_000:] if self._log.exists() else ""
+        return f"harness reported {self.records}\n--- harness stderr (tail) ---\n{tail}"
+
+    async def collect(self, kind: str, count: int, *, timeout: float) -> list[dict[str, typing.Any]]:  # noqa: ASYNC109
+        """Read reports until ``count`` of ``kind`` arrived; fail after ``timeout`` seconds."""
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while len(found := [record for record in self.records if record["kind"] == kind]) < count:
+            remaining = deadline - time.monotonic()
+            try:
+                line = await asyncio.wait_for(self._proc.stdout.readline(), max(remaining, 0.0))
+            except TimeoutError:
+                pytest.fail(f"only {len(found)} of {count} {kind!r} reports after {timeout}s\n{self.diagnostics()}")
+            if not line:
+                pytest.fail(f"the harness exited ({self._proc.returncode}) early\n{self.diagnostics()}")
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if isinstance(record, dict) and "kind" in record:
+                    self.records.append(record)
+        return found
+
+    async def stop(self) -> None:
+        """Kill the harness and every process it started."""
+        for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, sig)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._proc.wait(), grace)
+        # Workers that outlived the harness were in its group: SIGKILL reached them too.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+
+
+@contextlib.asynccontextmanager
+async def _harness(tmp_path: pathlib.Path, *args: object) -> typing.AsyncIterator[_Harness]:
+    log = tmp_path / "harness.log"
+    with log.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HARNESS),
+            *map(str, args),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    harness = _Harness(proc, log)
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _check_cluster_of_our_shards(harness: _Harness, emulator: GatewayEmulator) -> None:
+    """Every shard started in a worker process through our class, receives events, and identified in turn."""
+    ready = await harness.collect("ready", SHARD_COUNT, timeout=STARTUP_TIMEOUT)
+    diagnostics = harness.diagnostics()
+    assert sorted(record["shard"] for record in ready) == list(range(SHARD_COUNT)), diagnostics
+    assert {record["module"] for record in ready} == {OUR_MODULE}, diagnostics
+    assert len({record["pid"] for record in ready}) == PROCESSES, diagnostics
+    assert os.getpid() not in {record["pid"] for record in ready}
+
+    # Discord's side: one session per shard, identified with the right shard pair, nothing else.
+    identified = [
+        payload["d"]["shard"]
+        for connection in emulator.connections
+        for payload in connection.received
+        if payload["op"] == 2
+    ]
+    assert sorted(identified) == [[shard_id, SHARD_COUNT] for shard_id in range(SHARD_COUNT)]
+    times = sorted(emulator.identify_times)
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert all(gap >= IDENTIFY_INTERVAL for gap in gaps), f"IDENTIFYs {gaps} s apart with max_concurrency 1"
+
+    # Events reach the bot through the shard that owns the session.
+    for shard_id in range(SHARD_COUNT):
+        await emulator.dispatch(
+            "TYPING_START",
+            {"channel_id": str(900 + shard_id), "user_id": str(1_000 + shard_id), "timestamp": int(time.time())},
+            shard_id=shard_id,
+        )
+    typing_reports = await harness.collect("typing", SHARD_COUNT, timeout=EVENT_TIMEOUT)
+    assert sorted((record["shard"], record["user"]) for record in typing_reports) == [
+        (shard_id, 1_000 + shard_id) for shard_id in range(SHARD_COUNT)
+    ], harness.diagnostics()
+    assert {record["module"] for record in typing_reports} == {OUR_MODULE}
+    by_shard = {record["shard"]: record["pid"] for record in ready}
+    assert all(by_shard[record["shard"]] == record["pid"] for record in typing_reports)
+
+
+@pytest.fixture
+async def emulator() -> typing.AsyncIterator[GatewayEmulator]:
+    from hikari_shard.testing.emulator import GatewayEmulator
+    from hikari_shard.testing.emulator import make_bot_token
+
+    async with GatewayEmulator(token=make_bot_token(), shard_count=SHARD_COUNT, max_concurrency=1) as emulator:
+        yield emulator
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="run_subprocesses listens on a unix-abstract socket (Linux)")
+async def test_orchestrator_workers_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
+    _require("hikari_orchestrator", "hikari-orchestrator")
+    async with _harness(tmp_path, "orchestrator", emulator.rest_url, emulator.token, SHARD_COUNT, PROCESSES) as h:
+        await _check_cluster_of_our_shards(h, emulator)
+
+
+async def test_clusters_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
+    _require("hikari_clusters", "hikari-clusters")
+    async with _harness(tmp_path, "clusters", emulator.rest_url, emulator.token, SHARD_COUNT, _free_port()) as h:
+        await _check_cluster_of_our_shards(h, emulator)
+
+
+if __name__ == "__main__":
+    _harness_main(sys.argv[1:])

@@ -21,6 +21,7 @@ import pytest
 from hikari.impl import rate_limits
 
 from bench_helpers import DISPATCHES, SUFFIX, load, zstd_module
+from hikari_shard import _consumers
 
 if typing.TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
@@ -160,7 +161,7 @@ def _our_router(implementation: str, counter: _Counter, *, selective: bool) -> t
         consume=counter.consume,
         on_special=lambda name, data: None,
         loads=orjson.loads,
-        wants=WANTED.__contains__ if selective else None,
+        consumers=_consumers.ConsumerIndex.wanting(WANTED) if selective else None,
         scan=modules.scan.scan if selective else None,
         inflator=modules.inflate.ZlibStreamInflator(),
         expect_binary=True,

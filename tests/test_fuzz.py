@@ -36,7 +36,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hikari_shard import _fast
+from hikari_shard import _consumers
 
 try:
     from compression import zstd  # type: ignore[import-not-found]
@@ -52,7 +52,9 @@ FUZZ: typing.Final = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-COMPRESSIONS: typing.Final = ("none", "zlib-stream", "zstd-stream", "payload") if zstd else ("none", "zlib-stream", "payload")
+COMPRESSIONS: typing.Final = (
+    ("none", "zlib-stream", "zstd-stream", "payload") if zstd else ("none", "zlib-stream", "payload")
+)
 EVENT_NAMES: typing.Final = (
     "MESSAGE_CREATE",
     "GUILD_CREATE",
@@ -90,7 +92,7 @@ def both(compiled: types.SimpleNamespace, pure: types.SimpleNamespace) -> tuple[
 
 class Choices(typing.Protocol):
     def integer(self, low: int, high: int) -> int: ...
-    def choice(self, options: typing.Sequence[typing.Any]) -> typing.Any: ...  # noqa: ANN401
+    def choice(self, options: typing.Sequence[typing.Any]) -> typing.Any: ...
     def binary(self, max_size: int) -> bytes: ...
 
 
@@ -101,7 +103,7 @@ class DrawChoices:
     def integer(self, low: int, high: int) -> int:
         return self._data.draw(st.integers(low, high))
 
-    def choice(self, options: typing.Sequence[typing.Any]) -> typing.Any:  # noqa: ANN401
+    def choice(self, options: typing.Sequence[typing.Any]) -> typing.Any:
         return self._data.draw(st.sampled_from(options))
 
     def binary(self, max_size: int) -> bytes:
@@ -115,14 +117,14 @@ class RandomChoices:
     def integer(self, low: int, high: int) -> int:
         return self._rng.randint(low, high)
 
-    def choice(self, options: typing.Sequence[typing.Any]) -> typing.Any:  # noqa: ANN401
+    def choice(self, options: typing.Sequence[typing.Any]) -> typing.Any:
         return self._rng.choice(options)
 
     def binary(self, max_size: int) -> bytes:
         return self._rng.randbytes(self._rng.randint(0, max_size))
 
 
-def json_value(c: Choices, depth: int = 0) -> typing.Any:  # noqa: ANN401
+def json_value(c: Choices, depth: int = 0) -> typing.Any:
     kind = c.integer(0, 9 if depth < 3 else 5)
     if kind == 0:
         return None
@@ -292,7 +294,7 @@ class Outcome:
     parser_buffered: int
 
 
-def make_inflator(impl: types.SimpleNamespace, compression: str, cap: int) -> typing.Any:  # noqa: ANN401
+def make_inflator(impl: types.SimpleNamespace, compression: str, cap: int) -> typing.Any:
     if compression == "zlib-stream":
         return impl.inflate.ZlibStreamInflator(cap)
     if compression == "zstd-stream":
@@ -305,13 +307,13 @@ def make_inflator(impl: types.SimpleNamespace, compression: str, cap: int) -> ty
 def make_router(
     impl: types.SimpleNamespace,
     *,
-    inflator: typing.Any,  # noqa: ANN401
+    inflator: typing.Any,
     expect_binary: bool | None,
     selective: bool,
     loud: bool,
     consumed: list[tuple[str, typing.Any]],
     special: list[tuple[str, typing.Any]],
-) -> typing.Any:  # noqa: ANN401
+) -> typing.Any:
     from hikari import errors
 
     def consume(name: str, shard: object, data: typing.Any) -> None:
@@ -331,7 +333,7 @@ def make_router(
         consume=consume,
         on_special=on_special,
         loads=orjson.loads,
-        wants=WANTED.__contains__ if selective else None,
+        consumers=_consumers.ConsumerIndex.wanting(WANTED) if selective else None,
         scan=impl.scan.scan if selective else None,
         inflator=inflator,
         expect_binary=expect_binary,
@@ -358,7 +360,7 @@ def run(impl: types.SimpleNamespace, case: Scenario) -> Outcome:
     for index, chunk in enumerate(case.chunks):
         try:
             parser.feed_data(chunk)
-        except Exception as ex:  # noqa: BLE001 - compared between the implementations
+        except Exception as ex:
             error = (index, type(ex).__qualname__, str(ex))
             break
     return Outcome(
@@ -438,7 +440,7 @@ def test_router_compiled_and_pure_agree_call_by_call(
         for opcode, payload in calls:
             try:
                 router.feed_frame(opcode, payload)
-            except Exception as ex:  # noqa: BLE001 - compared between the implementations
+            except Exception as ex:
                 trace.append((type(ex).__qualname__, str(ex)))
             else:
                 trace.append(None)
@@ -493,9 +495,7 @@ def test_selective_decode_never_changes_the_sequence(
 
 
 @pytest.mark.parametrize("implementation", ["compiled", "pure"])
-def test_memory_stays_flat(
-    implementation: str, compiled: types.SimpleNamespace, pure: types.SimpleNamespace
-) -> None:
+def test_memory_stays_flat(implementation: str, compiled: types.SimpleNamespace, pure: types.SimpleNamespace) -> None:
     """Thousands of connections' worth of hostile traffic leave no memory behind (traced by tracemalloc).
 
     The compiled modules allocate their buffers with PyMem, which tracemalloc sees.
@@ -523,7 +523,7 @@ def test_memory_stays_flat(
     finally:
         tracemalloc.stop()
     growth = current - baseline
-    print(f"\n{implementation}: {rounds * len(cases)} connections, traced growth {growth} B, peak {peak} B")  # noqa: T201
+    print(f"\n{implementation}: {rounds * len(cases)} connections, traced growth {growth} B, peak {peak} B")
     assert growth < 64 * 1024, f"traced memory grew by {growth} bytes over {rounds} rounds"
 
 

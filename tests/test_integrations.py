@@ -43,7 +43,7 @@ EVENT_TIMEOUT: typing.Final = 10.0
 IDENTIFY_INTERVAL: typing.Final = 5.0
 OUR_MODULE: typing.Final = "hikari_shard.shard"
 INTENTS: typing.Final = hikari.Intents.ALL_UNPRIVILEGED
-IPC_TOKEN: typing.Final = "hikari-shard-test"  # noqa: S105 - hikari-clusters' IPC token on loopback
+IPC_TOKEN: typing.Final = "hikari-shard-test"
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the harness runs in a POSIX process group")
 
@@ -101,9 +101,9 @@ def _run_orchestrator(rest_url: str, token: str, shard_count: int, processes: in
 
 
 def _run_clusters(rest_url: str, token: str, shard_count: int, port: int) -> None:
-    from hikari_shard.integrations import clusters  # before hikari_clusters
-
     import hikari_clusters
+
+    from hikari_shard.integrations import clusters  # before hikari_clusters
 
     launcher = clusters.ClusterLauncher(
         _ProbeBot,
@@ -251,8 +251,7 @@ async def _check_cluster_of_our_shards(harness: _Harness, emulator: GatewayEmula
 
 @pytest.fixture
 async def emulator() -> typing.AsyncIterator[GatewayEmulator]:
-    from hikari_shard.testing.emulator import GatewayEmulator
-    from hikari_shard.testing.emulator import make_bot_token
+    from hikari_shard.testing.emulator import GatewayEmulator, make_bot_token
 
     async with GatewayEmulator(token=make_bot_token(), shard_count=SHARD_COUNT, max_concurrency=1) as emulator:
         yield emulator

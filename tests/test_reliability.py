@@ -1063,10 +1063,12 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
                 await wait_until(
                     lambda n=sent: recorder.delivered >= n, f"{sent} dispatches", timeout=TIMEOUT + chunk / 2_000
                 )
-                # What the sessions delivered is never replayed: let the emulator forget it, so the
-                # process's memory is the shard's (the emulator runs in this process too).
+                # The emulator runs in this process and keeps every dispatch and every connection (with
+                # its compressor): let it forget what was delivered and the connections that are over,
+                # so the process's memory is the shard's.
                 for session in emulator.sessions.values():
                     session.events.clear()
+                del emulator.connections[:-1]
                 await asyncio.sleep(0.05)  # the previous connection's socket is closed by now
                 checkpoints.append(
                     {"dispatched": sent, "rss": rss_bytes(), "tasks": len(client_tasks()), "fds": len(open_fds())}
@@ -1093,6 +1095,10 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
         "rss after warm-up MiB": round(warm["rss"] / 2**20, 1),
         "rss at the end MiB": round(last["rss"] / 2**20, 1),
         "rss growth MiB": round((last["rss"] - warm["rss"]) / 2**20, 1),
+        "rss range after warm-up MiB": [
+            round(min(checkpoint["rss"] for checkpoint in checkpoints[1:] or checkpoints) / 2**20, 1),
+            round(max(checkpoint["rss"] for checkpoint in checkpoints[1:] or checkpoints) / 2**20, 1),
+        ],
         "tasks": sorted({checkpoint["tasks"] for checkpoint in checkpoints}),
         "fds": sorted({checkpoint["fds"] for checkpoint in checkpoints}),
         "dispatches per second": round(total / (time.monotonic() - started)),

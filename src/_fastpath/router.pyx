@@ -43,7 +43,11 @@ cdef class Router:
     cdef object _consume
     cdef object _on_special
     cdef object _loads
-    cdef object _wants
+    cdef dict _listeners
+    cdef dict _waiters
+    cdef dict _consumers
+    cdef dict _by_name
+    cdef tuple _payload_types
     cdef object _scan
     cdef object _inflator
     cdef object _inflate
@@ -65,7 +69,7 @@ cdef class Router:
         consume,
         on_special,
         loads,
-        wants,
+        consumers,
         scan,
         inflator,
         expect_binary,
@@ -77,8 +81,13 @@ cdef class Router:
         self._consume = consume
         self._on_special = on_special
         self._loads = loads
-        self._wants = wants
-        self._scan = scan if wants is not None else None
+        self._scan = scan if consumers is not None else None
+        if consumers is not None:
+            self._listeners = consumers.listeners
+            self._waiters = consumers.waiters
+            self._consumers = consumers.consumers
+            self._by_name = consumers.by_name
+            self._payload_types = consumers.payload_event_types
         self._inflator = inflator
         self._inflate = inflator.feed if inflator is not None else None
         self._expect_binary = expect_binary
@@ -140,6 +149,23 @@ cdef class Router:
         """Process one inflated JSON payload."""
         self._handle(raw)
 
+    cdef bint _wanted(self, object name) except -1:
+        """The pure ConsumerIndex.wants, inlined: would hikari's event manager consume ``name``?"""
+        cdef PyObject* found
+        if self._listeners or self._waiters:
+            for event_type in self._payload_types:
+                if event_type in self._listeners or event_type in self._waiters:
+                    return True
+        found = PyDict_GetItem(self._by_name, name)
+        if found is NULL:
+            consumer = self._consumers.get(name.lower())
+            self._by_name[name] = consumer
+        else:
+            consumer = <object>found
+        if consumer is None:
+            return False  # hikari raises LookupError for it and ignores the event
+        return bool(consumer.is_enabled)
+
     cdef bint _is_duplicate(self, object seq, object name) except -1:
         last = self.seq
         if last is None or name == _READY:
@@ -159,7 +185,7 @@ cdef class Router:
             header = self._scan(raw)
             if header is not None and header[0] == 0:
                 name = header[2]
-                if name is not None and name not in _ALWAYS and not self._wants(name):
+                if name is not None and name not in _ALWAYS and not self._wanted(name):
                     seq = header[1]
                     if seq is not None:
                         if self._is_duplicate(seq, name):

@@ -45,6 +45,11 @@ def _unsupported_reason(manager: object) -> str | None:
     return None
 
 
+class _Always:
+    __slots__ = ()
+    is_enabled: typing.Final = True
+
+
 class ConsumerIndex:
     """Answers whether a dispatch will be consumed by ``manager``.
 
@@ -54,33 +59,50 @@ class ConsumerIndex:
         The shard's event manager.
     """
 
-    __slots__ = ("_by_name", "_manager", "_payload_event_types", "supported")
+    __slots__ = ("by_name", "consumers", "listeners", "payload_event_types", "supported", "waiters")
 
     def __init__(self, manager: event_manager_api.EventManager) -> None:
-        self._manager = manager
-        self._by_name: dict[str, object] = {}
-        self._payload_event_types = tuple(shard_events.ShardPayloadEvent.dispatches())
         reason = _unsupported_reason(manager)
         self.supported: bool = reason is None
         """Whether selective decode can be used with this event manager."""
         if reason is not None:
             _LOGGER.debug("selective decode disabled, every dispatch is decoded: %s", reason)
+        internals = typing.cast("typing.Any", manager) if reason is None else None
+        # hikari mutates these dicts in place (never replaces them), so holding them follows every
+        # subscribe/unsubscribe and wait_for at once.  The compiled router reads them directly.
+        self.listeners: dict[typing.Any, typing.Any] = internals._listeners if internals else {}
+        self.waiters: dict[typing.Any, typing.Any] = internals._waiters if internals else {}
+        self.consumers: dict[str, typing.Any] = internals._consumers if internals else {}
+        self.payload_event_types: tuple[type[typing.Any], ...] = tuple(shard_events.ShardPayloadEvent.dispatches())
+        self.by_name: dict[str, typing.Any] = {}
+        """Cache of event name -> hikari consumer (``None`` for names hikari does not know)."""
+
+    @classmethod
+    def wanting(cls, names: typing.Iterable[str]) -> ConsumerIndex:
+        """An index that wants exactly the dispatches called ``names`` (for benchmarks and tests)."""
+        index = cls.__new__(cls)
+        index.supported = True
+        index.listeners = {}
+        index.waiters = {}
+        index.payload_event_types = ()
+        index.consumers = {name.lower(): _Always() for name in names}
+        index.by_name = {}
+        return index
 
     def wants(self, name: str) -> bool:
         """Whether a dispatch called ``name`` would be consumed (``True`` when unsure)."""
         if not self.supported:
             return True
-        manager = typing.cast("typing.Any", self._manager)
-        listeners = manager._listeners
-        waiters = manager._waiters
+        listeners = self.listeners
+        waiters = self.waiters
         if listeners or waiters:
-            for event_type in self._payload_event_types:
+            for event_type in self.payload_event_types:
                 if event_type in listeners or event_type in waiters:
                     return True
-        consumer = self._by_name.get(name, _UNKNOWN)
+        consumer = self.by_name.get(name, _UNKNOWN)
         if consumer is _UNKNOWN:
-            consumer = manager._consumers.get(name.lower())
-            self._by_name[name] = consumer
+            consumer = self.consumers.get(name.lower())
+            self.by_name[name] = consumer
         if consumer is None:
             # hikari raises LookupError for it and ignores the event: nothing consumes it.
             return False

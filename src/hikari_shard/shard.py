@@ -529,7 +529,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             consume=self._event_manager.consume_raw_event,
             on_special=self._handle_special_dispatch,
             loads=self._loads,
-            wants=self._consumers.wants if self._scan is not None else None,
+            consumers=self._consumers if self._scan is not None else None,
             scan=self._scan,
             inflator=inflator,
             expect_binary=expect_binary,

@@ -73,8 +73,9 @@ class Router:
         Called with ``(name, data)`` for READY, RESUMED and RATE_LIMITED before ``consume``.
     loads
         The JSON decoder (bytes in).
-    wants
-        ``wants(name)`` says whether a dispatch will be consumed; ``None`` decodes everything.
+    consumers
+        A :class:`~hikari_shard._consumers.ConsumerIndex` saying whether a dispatch will be
+        consumed; ``None`` decodes everything.
     scan
         The op/s/t scanner; ``None`` decodes everything.
     inflator
@@ -114,7 +115,7 @@ class Router:
         consume: typing.Callable[[str, typing.Any, typing.Any], object],
         on_special: typing.Callable[[str, typing.Any], object],
         loads: typing.Callable[[bytes], typing.Any],
-        wants: typing.Callable[[str], bool] | None,
+        consumers: typing.Any,
         scan: typing.Callable[[bytes], tuple[int, int | None, str | None] | None] | None,
         inflator: typing.Any,
         expect_binary: bool | None,
@@ -126,8 +127,8 @@ class Router:
         self._consume = consume
         self._on_special = on_special
         self._loads = loads
-        self._wants = wants
-        self._scan = scan if wants is not None else None
+        self._wants = consumers.wants if consumers is not None else None
+        self._scan = scan if consumers is not None else None
         self._inflator = inflator
         self._expect_binary = expect_binary
         self._logger = logger

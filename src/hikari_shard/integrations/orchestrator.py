@@ -62,8 +62,7 @@ except ImportError as ex:  # pragma: no cover - depends on the environment
     raise ImportError(msg) from ex
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 _LOGGER: typing.Final = logging.getLogger("hikari_shard")
 _PATCHED: typing.Final = "__hikari_shard_compat__"

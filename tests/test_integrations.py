@@ -6,6 +6,11 @@ a failure as: workers that silently run hikari's own shard (``install()`` not re
 processes), shards that never connect or never deliver events, or IDENTIFYs closer than the 5 s
 Discord allows per concurrency bucket.
 
+- hikari-orchestrator: ``run_server`` (TLS on ``localhost``) and two ``hikari_orchestrator.Bot`` workers in
+  fresh (spawned) interpreters, each calling ``hikari_shard.integrations.orchestrator.setup``.
+- hikari-clusters: a brain and a server in one process; the server forks one single-shard cluster per
+  shard through ``hikari_shard.integrations.clusters.ClusterLauncher``.
+
 The worker processes report what they see on stdout, one JSON object per line: the class of the shard
 that delivered each ``ShardReadyEvent`` and ``DMTypingEvent`` (a worker-side check: the emulator cannot
 tell the shards apart).  This file is also that harness: the tests start
@@ -20,9 +25,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import itertools
 import json
 import os
 import pathlib
+import pickle
 import signal
 import socket
 import sys
@@ -84,28 +91,63 @@ class _ProbeBot(hikari.GatewayBot):
         _probe(self)
 
 
-def _run_orchestrator(rest_url: str, token: str, shard_count: int, processes: int) -> None:
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for_port(host: str, port: int, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _orchestrator_worker(host: str, port: int, token: str, ca_cert: bytes) -> None:
+    """One worker process, as a user starts it on each machine: a ``hikari_orchestrator.Bot``."""
     import hikari_orchestrator
 
     from hikari_shard.integrations import orchestrator
 
+    _wait_for_port(host, port, timeout=STARTUP_TIMEOUT)
+    bot = hikari_orchestrator.Bot(f"{host}:{port}", token, ca_cert=ca_cert, local_shard_count=1)
+    orchestrator.setup(bot)
+    _probe(bot)
+    bot.run()
+
+
+def _run_orchestrator(rest_url: str, token: str, shard_count: int, processes: int) -> None:
+    import multiprocessing
+
+    import hikari_orchestrator
+    from hikari_orchestrator import _ssl
+
     # The orchestrator server asks "Discord" for GET /gateway/bot at hikari's default REST URL.
     hikari.urls.REST_API_URL = rest_url
-    hikari_orchestrator.run_subprocesses(
-        token,
-        callback=orchestrator.wrap(_probe),
-        shard_count=shard_count,
-        intents=INTENTS,
-        subprocess_count=processes,
+    # TLS with the orchestrator's own self-signed certificate for "localhost": its workers authenticate with
+    # call credentials, which gRPC only sends over a secure channel.
+    ca_cert, private_key = _ssl.gen_ca()
+    host, port = "localhost", _free_port()
+    # Fresh interpreters (spawn): install() in this process would not reach them.
+    context = multiprocessing.get_context("spawn")
+    for _ in range(processes):
+        context.Process(target=_orchestrator_worker, args=(host, port, token, ca_cert), daemon=True).start()
+    hikari_orchestrator.run_server(
+        token, f"{host}:{port}", intents=INTENTS, ca_cert=ca_cert, private_key=private_key, shard_count=shard_count
     )
 
 
 def _run_clusters(rest_url: str, token: str, shard_count: int, port: int) -> None:
-    import hikari_clusters
+    # Brain and Server come from our module: hikari-clusters 1.2.0 cannot be imported with hikari 2.7 first.
+    from hikari_shard.integrations.clusters import Brain, ClusterLauncher, Server
 
-    from hikari_shard.integrations import clusters  # before hikari_clusters
-
-    launcher = clusters.ClusterLauncher(
+    launcher = ClusterLauncher(
         _ProbeBot,
         bot_init_kwargs={
             "token": token,
@@ -120,8 +162,8 @@ def _run_clusters(rest_url: str, token: str, shard_count: int, port: int) -> Non
 
     async def main() -> None:
         # One server running one single-shard cluster per shard: a process per shard.
-        brain = hikari_clusters.Brain("127.0.0.1", port, IPC_TOKEN, 1, shard_count, 1)
-        server = hikari_clusters.Server("127.0.0.1", port, IPC_TOKEN, launcher)
+        brain = Brain("127.0.0.1", port, IPC_TOKEN, 1, shard_count, 1)
+        server = Server("127.0.0.1", port, IPC_TOKEN, launcher)
         await brain.start()
         await server.start()
         await brain.join()
@@ -174,15 +216,12 @@ class _Harness:
         return found
 
     async def stop(self) -> None:
-        """Kill the harness and every process it started."""
-        for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 3.0)):
+        """Kill the harness and every process it started (they share its process group)."""
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, sig)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._proc.wait(), grace)
-        # Workers that outlived the harness were in its group: SIGKILL reached them too.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+                await asyncio.wait_for(self._proc.wait(), 3.0)
 
 
 @contextlib.asynccontextmanager
@@ -206,12 +245,6 @@ async def _harness(tmp_path: pathlib.Path, *args: object) -> typing.AsyncIterato
         await harness.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _check_cluster_of_our_shards(harness: _Harness, emulator: GatewayEmulator) -> None:
     """Every shard started in a worker process through our class, receives events, and identified in turn."""
     ready = await harness.collect("ready", SHARD_COUNT, timeout=STARTUP_TIMEOUT)
@@ -229,8 +262,9 @@ async def _check_cluster_of_our_shards(harness: _Harness, emulator: GatewayEmula
         if payload["op"] == 2
     ]
     assert sorted(identified) == [[shard_id, SHARD_COUNT] for shard_id in range(SHARD_COUNT)]
+    assert len(emulator.connections) == SHARD_COUNT, emulator.connections
     times = sorted(emulator.identify_times)
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert all(gap >= IDENTIFY_INTERVAL for gap in gaps), f"IDENTIFYs {gaps} s apart with max_concurrency 1"
 
     # Events reach the bot through the shard that owns the session.
@@ -257,7 +291,6 @@ async def emulator() -> typing.AsyncIterator[GatewayEmulator]:
         yield emulator
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="run_subprocesses listens on a unix-abstract socket (Linux)")
 async def test_orchestrator_workers_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
     _require("hikari_orchestrator", "hikari-orchestrator")
     async with _harness(tmp_path, "orchestrator", emulator.rest_url, emulator.token, SHARD_COUNT, PROCESSES) as h:
@@ -268,6 +301,57 @@ async def test_clusters_run_our_shards(emulator: GatewayEmulator, tmp_path: path
     _require("hikari_clusters", "hikari-clusters")
     async with _harness(tmp_path, "clusters", emulator.rest_url, emulator.token, SHARD_COUNT, _free_port()) as h:
         await _check_cluster_of_our_shards(h, emulator)
+
+
+_callback_bots: list[object] = []
+
+
+def _record_callback(bot: object) -> None:
+    _callback_bots.append(bot)
+
+
+async def test_orchestrator_bot_works_with_hikari_2_7() -> None:
+    _require("hikari_orchestrator", "hikari-orchestrator")
+    import hikari_orchestrator
+    from hikari_orchestrator import _client
+
+    import hikari_shard
+    from hikari_shard.integrations import orchestrator
+    from hikari_shard.testing.emulator import make_bot_token
+
+    # hikari 2.7's GatewayBotAware and GatewayShard gained abstract members hikari-orchestrator 0.2.1 lacks.
+    bot = hikari_orchestrator.Bot("localhost:1", make_bot_token(), intents=INTENTS, global_shard_count=2)
+    remote = _client._RemoteShard(bot._manager, 1, INTENTS, 2)
+    assert remote.capabilities is hikari.GatewayCapabilities.NONE
+    bot._shards[1] = remote
+    with pytest.raises(NotImplementedError, match="another process"):
+        await bot.request_channel_info(1 << 22, fields=())  # a guild of shard 1
+
+    # The callback travels to the worker processes pickled; it installs our shard, then runs the user's.
+    callback = pickle.loads(pickle.dumps(orchestrator.wrap(_record_callback)))
+    try:
+        callback(bot)
+        callback(bot)
+        assert hikari_shard.installed()
+        assert _callback_bots == [bot, bot]
+        # One READY reporter however often setup runs, and Bot.start's `await dispatch(...)` works on hikari 2.7.
+        assert len(bot.event_manager.get_listeners(hikari.ShardReadyEvent)) == 1
+        await bot.event_manager.dispatch(bot.event_factory.deserialize_starting_event())
+    finally:
+        hikari_shard.uninstall()
+        _callback_bots.clear()
+
+
+def test_cluster_launcher_pickles() -> None:
+    # hikari-clusters pickles the launcher into each cluster process when it does not fork (spawn, forkserver).
+    _require("hikari_clusters", "hikari-clusters")
+    from hikari_shard.integrations import clusters
+
+    launcher = clusters.ClusterLauncher(_ProbeBot, bot_init_kwargs={"token": "t"}, bot_start_kwargs={"a": 1})
+    copy = pickle.loads(pickle.dumps(launcher))
+    assert type(copy) is clusters.ClusterLauncher
+    assert (copy.bot_class, copy.bot_init_kwargs, copy.bot_start_kwargs) == (_ProbeBot, {"token": "t"}, {"a": 1})
+    assert copy.cluster_class is clusters.Cluster
 
 
 if __name__ == "__main__":

@@ -4,15 +4,14 @@ hikari-clusters starts each cluster in a new process, where :class:`ClusterLaunc
 before the cluster's bot starts, so any ``hikari.GatewayBot`` subclass runs
 :class:`hikari_shard.GatewayShardImpl` shards::
 
-    from hikari_shard.integrations import clusters  # before hikari_clusters, see below
-    import hikari_clusters
+    from hikari_shard.integrations.clusters import ClusterLauncher, Server
 
 
     class MyBot(hikari.GatewayBot): ...  # no __slots__: hikari-clusters sets ``bot.cluster``
 
 
-    LAUNCHER = clusters.ClusterLauncher(MyBot, bot_init_kwargs={"token": TOKEN, "intents": INTENTS})
-    hikari_clusters.Server("127.0.0.1", 8765, IPC_TOKEN, LAUNCHER).run()
+    LAUNCHER = ClusterLauncher(MyBot, bot_init_kwargs={"token": TOKEN, "intents": INTENTS})
+    Server("127.0.0.1", 8765, IPC_TOKEN, LAUNCHER).run()
 
 Besides installing the shard, :class:`ClusterLauncher` differs from hikari-clusters' in two ways:
 
@@ -24,16 +23,17 @@ Besides installing the shard, :class:`ClusterLauncher` differs from hikari-clust
 
 hikari-clusters 1.2.0 cannot be imported with hikari 2.7: its ``__init__`` calls
 ``hikari.internal.ux.init_logging("INFO", True, False)``, whose last two parameters became keyword-only.
-Importing this module imports ``hikari_clusters`` with that call adapted (only while importing it), so
-import this module before ``hikari_clusters`` in every program that starts a brain, a server or a
-cluster.
+Importing this module imports ``hikari_clusters`` with that call adapted (only while importing it), and
+re-exports hikari-clusters' ``Brain`` and ``Server``: take them from here.  A program that imports
+``hikari_clusters`` itself must import this module first (import sorters put ``hikari_clusters``
+before ``hikari_shard``: keep this module's import in an earlier block).
 
 .. _hikari-clusters: https://github.com/TrigonDev/hikari-clusters
 """
 
 from __future__ import annotations
 
-__all__ = ("IDENTIFY_INTERVAL", "Cluster", "ClusterLauncher")
+__all__ = ("IDENTIFY_INTERVAL", "Brain", "Cluster", "ClusterLauncher", "Server")
 
 import asyncio
 import inspect
@@ -67,7 +67,8 @@ def _import_hikari_clusters() -> typing.Any:
     if keyword_only:
         ux.init_logging = init_logging  # type: ignore[assignment]
     try:
-        import hikari_clusters  # noqa: PLC0415 - imported under the adapted init_logging
+        # type: ignore: the engine is optional; mypy sees it only where it is installed.
+        import hikari_clusters  # type: ignore[import-not-found]  # noqa: PLC0415 - under the adapted init_logging
     except ImportError as ex:  # pragma: no cover - depends on the environment
         msg = "hikari_shard.integrations.clusters needs hikari-clusters: pip install hikari-clusters"
         raise ImportError(msg) from ex
@@ -76,13 +77,20 @@ def _import_hikari_clusters() -> typing.Any:
     return hikari_clusters
 
 
-_hikari_clusters: typing.Final = _import_hikari_clusters()
+_hikari_clusters: typing.Final[typing.Any] = _import_hikari_clusters()
+_ClusterBase: typing.Final[type[typing.Any]] = _hikari_clusters.Cluster
+_ClusterLauncherBase: typing.Final[type[typing.Any]] = _hikari_clusters.ClusterLauncher
+
+Brain: typing.Final[type[typing.Any]] = _hikari_clusters.Brain
+"""``hikari_clusters.Brain``, re-exported."""
+Server: typing.Final[type[typing.Any]] = _hikari_clusters.Server
+"""``hikari_clusters.Server``, re-exported."""
 
 IDENTIFY_INTERVAL: typing.Final = 5.0
 """Seconds a cluster waits after its last shard started before it reports itself ready."""
 
 
-class Cluster(_hikari_clusters.Cluster):  # type: ignore[misc]
+class Cluster(_ClusterBase):  # type: ignore[misc]
     """A ``hikari_clusters.Cluster`` that reports ready :data:`IDENTIFY_INTERVAL` s after its shards started.
 
     The brain starts the next cluster only once every cluster is ready, so this keeps the first
@@ -103,7 +111,7 @@ class Cluster(_hikari_clusters.Cluster):  # type: ignore[misc]
         return now - self._all_started_at >= IDENTIFY_INTERVAL
 
 
-class ClusterLauncher(_hikari_clusters.ClusterLauncher):  # type: ignore[misc]
+class ClusterLauncher(_ClusterLauncherBase):  # type: ignore[misc]
     """A ``hikari_clusters.ClusterLauncher`` whose clusters run :class:`hikari_shard.GatewayShardImpl` shards.
 
     Takes hikari-clusters' arguments.  ``bot_class`` may be any ``hikari.GatewayBot`` subclass whose
@@ -120,7 +128,7 @@ class ClusterLauncher(_hikari_clusters.ClusterLauncher):  # type: ignore[misc]
     ) -> None:
         super().__init__(bot_class, bot_init_kwargs, bot_start_kwargs, cluster_class)
 
-    def launch_cluster(
+    def launch_cluster(  # noqa: PLR0917 - hikari-clusters' signature
         self,
         ipc_uri: str,
         ipc_token: str,

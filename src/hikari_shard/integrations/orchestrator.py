@@ -29,7 +29,11 @@ Importing this module also makes hikari-orchestrator 0.2.1 usable with hikari 2.
 - ``capabilities`` of a shard in another process is ``GatewayCapabilities.NONE``, what every
   orchestrator worker identifies with.
 
-Each fix is applied only while the installed orchestrator still lacks the member.
+Each fix is applied only while the installed orchestrator still lacks the member.  :func:`setup`
+adds a third: hikari 2.7's ``EventManager.dispatch(event)`` returns `None` unless asked for
+``return_tasks=True``, and the orchestrator's ``Bot.start`` awaits it; the bot's event manager is given
+a ``dispatch`` that returns an already-finished awaitable instead of `None` (listeners still run as
+tasks, as hikari schedules them; nothing else changes).
 
 :func:`setup` also reports each shard's READY to the orchestrator server at once, through the
 orchestrator client's own ``_on_ready`` hook, which 0.2.1 never subscribes.  The server holds a
@@ -47,6 +51,7 @@ __all__ = ("setup", "wrap")
 
 import abc
 import functools
+import inspect
 import logging
 import typing
 
@@ -55,14 +60,15 @@ import hikari
 import hikari_shard
 
 try:
-    from hikari_orchestrator import _bot as orchestrator_bot
-    from hikari_orchestrator import _client as orchestrator_client
+    # (type: ignore: the engine is optional; mypy sees it only where it is installed)
+    from hikari_orchestrator import _bot as orchestrator_bot  # type: ignore[import-not-found]
+    from hikari_orchestrator import _client as orchestrator_client  # type: ignore[import-not-found]
 except ImportError as ex:  # pragma: no cover - depends on the environment
     msg = "hikari_shard.integrations.orchestrator needs hikari-orchestrator: pip install hikari-orchestrator"
     raise ImportError(msg) from ex
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Coroutine, Generator, Sequence
 
 _LOGGER: typing.Final = logging.getLogger("hikari_shard")
 _PATCHED: typing.Final = "__hikari_shard_compat__"
@@ -110,7 +116,36 @@ def _apply_compat() -> None:
 _apply_compat()
 
 
-def _report_ready_hook(bot: hikari.GatewayBotAware) -> Callable[[hikari.ShardReadyEvent], typing.Awaitable[None]]:
+class _Done:
+    """What ``dispatch`` returns instead of `None`: awaiting it finishes at once."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield from ()
+
+
+_DONE: typing.Final = _Done()
+_AWAITABLE_DISPATCH: dict[type, type] = {}
+
+
+def _make_dispatch_awaitable(manager: hikari.api.EventManager) -> None:
+    cls = type(manager)
+    if getattr(cls, _PATCHED, False) or "return_tasks" not in inspect.signature(cls.dispatch).parameters:
+        return
+    subclass = _AWAITABLE_DISPATCH.get(cls)
+    if subclass is None:
+
+        def dispatch(self: typing.Any, event: hikari.Event, *, return_tasks: bool = False) -> typing.Any:
+            result = cls.dispatch(self, event, return_tasks=return_tasks)
+            return _DONE if result is None else result
+
+        namespace = {"__slots__": (), "__module__": cls.__module__, "dispatch": dispatch, _PATCHED: True}
+        subclass = _AWAITABLE_DISPATCH[cls] = type(cls.__name__, (cls,), namespace)
+    manager.__class__ = subclass
+
+
+def _report_ready_hook(bot: hikari.GatewayBotAware) -> Callable[[hikari.ShardReadyEvent], Coroutine[None, None, None]]:
     async def report_ready(event: hikari.ShardReadyEvent) -> None:
         tracked = getattr(getattr(bot, "_manager", None), "_tracked_shards", {}).get(event.shard.id)
         on_ready = getattr(tracked, "_on_ready", None)
@@ -135,6 +170,7 @@ def setup(bot: hikari.GatewayBotAware) -> None:
     hikari_shard.install()
     if not isinstance(bot, orchestrator_bot.Bot):
         return
+    _make_dispatch_awaitable(bot.event_manager)
     listeners = bot.event_manager.get_listeners(hikari.ShardReadyEvent)
     if not any(getattr(listener, _PATCHED, False) for listener in listeners):
         bot.event_manager.subscribe(hikari.ShardReadyEvent, _report_ready_hook(bot))

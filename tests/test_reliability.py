@@ -258,6 +258,7 @@ class MiniConnection:
         self.ws: web.WebSocketResponse | None = None
         self.authenticated = False
         self.done = asyncio.Event()
+        self.pongs: list[bytes] = []
 
     def ops(self) -> list[int]:
         return [payload.get("op") for payload in self.received]
@@ -355,7 +356,7 @@ class MiniGateway:
                 return web.Response(status=503)
             if behaviour == "refuse":
                 return web.Response(status=503, text="try again later")
-            ws = web.WebSocketResponse(autoclose=False, autoping=True, timeout=1.0)
+            ws = web.WebSocketResponse(autoclose=False, autoping=False, timeout=1.0)
             await ws.prepare(request)
             connection.ws = ws
             if isinstance(behaviour, dict):
@@ -384,6 +385,10 @@ class MiniGateway:
                 payload = orjson.loads(message.data)
                 connection.received.append(payload)
                 await self._on_payload(connection, payload)
+            elif message.type == web.WSMsgType.PONG:
+                connection.pongs.append(bytes(message.data))
+            elif message.type == web.WSMsgType.PING:
+                await ws.pong(message.data)
             elif message.type == web.WSMsgType.CLOSE:
                 connection.close_code = int(message.data)
                 with contextlib.suppress(Exception):
@@ -671,6 +676,113 @@ async def test_a_replay_of_dispatches_already_seen_is_dropped(caplog: pytest.Log
             await timed_close(shard)
     dropped = [record for record in caplog.records if "already seen" in record.getMessage()]
     assert len(dropped) == 4
+
+
+async def test_server_pings_are_answered() -> None:
+    """A websocket ping from the server gets its pong (the compiled path answers them itself)."""
+    async with no_leaks(), MiniGateway() as gateway:
+        recorder = Recorder()
+        shard = make_shard(gateway.url, recorder)
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        try:
+            connection = gateway.connections[0]
+            assert connection.ws is not None
+            for payload in (b"", b"ping-1", b"x" * 125):
+                await connection.ws.ping(payload)
+            await gateway.dispatch("MESSAGE_CREATE", {"k": 0})
+            await wait_until(lambda: len(connection.pongs) == 3, "three pongs")
+            assert connection.pongs == [b"", b"ping-1", b"x" * 125]
+            await wait_until(lambda: recorder.ids() == [0], "the dispatch after the pings")
+        finally:
+            await timed_close(shard)
+
+
+@pytest.mark.parametrize("code", [4004, 4010, 4011, 4012, 4013, 4014])
+async def test_fatal_close_codes_stop_the_shard(code: int) -> None:
+    """A fatal close mid-session ends the shard with the error (join() raises it); nothing keeps running."""
+    async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
+        shard = make_shard(emulator.url, Recorder())
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        try:
+            await emulator.connections[-1].close(code, "fatal")
+            with pytest.raises(errors.GatewayServerClosedConnectionError) as failure:
+                await asyncio.wait_for(shard.join(), TIMEOUT)
+            assert failure.value.code == code
+            assert not failure.value.can_reconnect
+            await asyncio.sleep(0.1)
+            assert len(emulator.connections) == 1, "the shard reconnected after a fatal close code"
+            assert emulator.connections[0].close_code == 3000
+        finally:
+            await timed_close(shard)
+        await assert_no_client_tasks("after close()")
+
+
+async def test_a_refused_resume_starts_a_new_session() -> None:
+    """The server refuses the RESUME (INVALID_SESSION false): identify again, new events still arrive once."""
+    async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
+        recorder = Recorder()
+        shard = make_shard(emulator.url, recorder, compression=ZLIB)
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        try:
+            await emulator.dispatch("MESSAGE_CREATE", {"k": 0})
+            await wait_until(lambda: recorder.ids() == [0], "the first dispatch")
+            conn = emulator.connections[-1]
+            assert conn.session is not None
+            conn.session.resumable = False  # the server lost the session
+            await conn.drop()
+            refused = await emulator.wait_for_connection(1)
+            await refused.wait_for_op(6)
+            await wait_until(lambda: recorder.count("READY") == 2 and shard.is_connected, "a new session")
+            assert emulator.connections[-1].received[0]["op"] == 2
+            await emulator.dispatch("MESSAGE_CREATE", {"k": 1})
+            await wait_until(lambda: len(recorder.ids()) == 2, "the dispatch in the new session")
+            assert recorder.ids() == [0, 1]
+        finally:
+            await timed_close(shard)
+
+
+async def test_concurrent_closes_and_a_restart() -> None:
+    """Two close() at once both return; the shard starts again afterwards and works."""
+    async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
+        recorder = Recorder()
+        shard = make_shard(emulator.url, recorder)
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        await asyncio.wait_for(asyncio.gather(shard.close(), shard.close()), PROMPT)
+        assert not shard.is_alive
+        await assert_no_client_tasks("after two close()")
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        try:
+            await emulator.dispatch("MESSAGE_CREATE", {"k": 1})
+            await wait_until(lambda: recorder.ids() == [1], "a dispatch after the restart")
+        finally:
+            await timed_close(shard)
+        await assert_no_client_tasks("after close()")
+
+
+async def test_close_releases_commands_waiting_on_the_rate_limit() -> None:
+    """A command stuck behind the outgoing rate limit is released by close() with ComponentStateConflictError."""
+    async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
+        shard = make_shard(emulator.url, Recorder())
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        try:
+            sent = 0
+            while True:  # IDENTIFY took one slot; 3 are kept for heartbeats: 116 more go at once
+                sending = asyncio.ensure_future(shard.update_presence(status=hikari.Status.IDLE))
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+                if not sending.done():
+                    break
+                sending.result()
+                sent += 1
+                assert sent <= 120, "the rate limit never kicked in"
+            assert sent == 116
+            await asyncio.sleep(0.05)
+            assert not sending.done()
+        finally:
+            await timed_close(shard)
+        with pytest.raises(errors.ComponentStateConflictError):
+            await asyncio.wait_for(sending, PROMPT)
+        await assert_no_client_tasks("after close()")
 
 
 # -- chaos -----------------------------------------------------------------------------------------

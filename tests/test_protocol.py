@@ -354,3 +354,33 @@ async def test_logger_names_are_hikaris(emulator: GatewayEmulator, caplog: pytes
     async with GatewayEmulator(token=TOKEN, shard_count=4) as gw, running(make_shard(gw, shard_id=3, shard_count=4)):
         pass
     assert any(r.name == "hikari.gateway.3" and "ready" in r.getMessage() for r in caplog.records)
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    assert shard_module._backoff_delay(0) == 0
+    assert shard_module._backoff_delay(1) == 0  # the first reconnect is immediate
+    for attempt in range(2, 40):
+        ceiling = min(shard_module._BACKOFF_CAP, shard_module._BACKOFF_BASE * 2 ** (attempt - 2))
+        delays = [shard_module._backoff_delay(attempt) for _ in range(50)]
+        assert all(0 <= d <= ceiling for d in delays)
+    assert max(shard_module._backoff_delay(1000) for _ in range(200)) <= shard_module._BACKOFF_CAP
+
+
+async def test_rate_limited_dispatch_is_logged(emulator: GatewayEmulator, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="hikari.gateway.0")
+    manager = Recorder()
+    async with running(make_shard(emulator, manager=manager)):
+        data = {"opcode": 8, "retry_after": 12.5, "meta": {"guild_id": "1", "nonce": "n"}}
+        await emulator.dispatch("RATE_LIMITED", data)
+        await until(lambda: "RATE_LIMITED" in manager.names())
+    assert any("rate-limited on opcode 8 for 12.5s" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_flapping_server_is_backed_off(emulator: GatewayEmulator) -> None:
+    """Connections that die at once are retried with growing, jittered delays, not in a tight loop."""
+    async with running(make_shard(emulator)) as shard:
+        for _ in range(4):
+            count = len(emulator.connections)
+            await emulator.connections[-1].close(4000)
+            await until(lambda c=count: len(emulator.connections) > c and shard.is_connected, timeout=10)
+    assert len(emulator.connections) == 5

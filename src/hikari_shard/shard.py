@@ -118,6 +118,17 @@ def _serialize_activity(activity: presences.Activity | None) -> data_binding.JSO
     return {"name": name, "state": state, "type": int(activity.type), "url": activity.url}
 
 
+def _backoff_delay(attempt: int) -> float:
+    """How long to wait before reconnect number ``attempt`` since the last healthy connection.
+
+    The first reconnect (``attempt`` 0 or 1) is immediate; then full jitter: a random time up to
+    ``_BACKOFF_BASE * 2 ** (attempt - 2)`` seconds, capped at ``_BACKOFF_CAP``.
+    """
+    if attempt <= 1:
+        return 0.0
+    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt - 2, 32)))
+
+
 def _bad_payload(what: str) -> errors.GatewayTransportError:
     return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
 
@@ -782,12 +793,10 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 )
 
     async def _keep_alive(self) -> None:
-        # attempt counts reconnects since the last healthy connection: the first is immediate, then
-        # each waits a random time up to base * 2**(attempt-2), capped.
-        attempt = 0
+        attempt = 0  # reconnects since the last healthy connection
         while True:
-            if attempt > 1:
-                delay = random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** (attempt - 2)))
+            delay = _backoff_delay(attempt)
+            if delay:
                 self._logger.info("backing off reconnecting for %.2fs", delay)
                 await asyncio.sleep(delay)
             self._healthy = False

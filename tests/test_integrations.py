@@ -8,8 +8,8 @@ Discord allows per concurrency bucket.
 
 - hikari-orchestrator: ``run_server`` (TLS on ``localhost``) and two ``hikari_orchestrator.Bot`` workers in
   fresh (spawned) interpreters, each calling ``hikari_shard.integrations.orchestrator.setup``.
-- hikari-clusters: a brain and a server in one process; the server forks one single-shard cluster per
-  shard through ``hikari_shard.integrations.clusters.ClusterLauncher``.
+- hikari-clusters: a brain and a server in one process; the server starts one single-shard cluster
+  process per shard through ``hikari_shard.integrations.clusters.ClusterLauncher``.
 
 The worker processes report what they see on stdout, one JSON object per line: the class of the shard
 that delivered each ``ShardReadyEvent`` and ``DMTypingEvent`` (a worker-side check: the emulator cannot
@@ -52,7 +52,7 @@ OUR_MODULE: typing.Final = "hikari_shard.shard"
 INTENTS: typing.Final = hikari.Intents.ALL_UNPRIVILEGED
 IPC_TOKEN: typing.Final = "hikari-shard-test"
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="the harness runs in a POSIX process group")
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the harness runs in a POSIX process group")
 
 
 def _require(module: str, package: str) -> None:
@@ -291,12 +291,14 @@ async def emulator() -> typing.AsyncIterator[GatewayEmulator]:
         yield emulator
 
 
+@posix_only
 async def test_orchestrator_workers_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
     _require("hikari_orchestrator", "hikari-orchestrator")
     async with _harness(tmp_path, "orchestrator", emulator.rest_url, emulator.token, SHARD_COUNT, PROCESSES) as h:
         await _check_cluster_of_our_shards(h, emulator)
 
 
+@posix_only
 async def test_clusters_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
     _require("hikari_clusters", "hikari-clusters")
     async with _harness(tmp_path, "clusters", emulator.rest_url, emulator.token, SHARD_COUNT, _free_port()) as h:

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import random
+import socket
 import time
 import traceback
 import typing
@@ -279,9 +280,16 @@ class MiniGateway:
     """
 
     def __init__(
-        self, script: Iterable[object] = (), *, heartbeat_interval_ms: int = 45_000, replay_overlap: int = 0
+        self,
+        script: Iterable[object] = (),
+        *,
+        heartbeat_interval_ms: int = 45_000,
+        replay_overlap: int = 0,
+        resume_url: str | None = None,
     ) -> None:
         self.script = list(script)
+        self.resume_url = resume_url
+        """The ``resume_gateway_url`` sent in READY (default: this server)."""
         self.replay_overlap = replay_overlap
         """A RESUME replays this many dispatches the client already had (a server that replays too much)."""
         self.heartbeat_interval_ms = heartbeat_interval_ms
@@ -416,7 +424,7 @@ class MiniGateway:
             ready = {
                 "v": 10,
                 "session_id": self.session_id,
-                "resume_gateway_url": self.url,
+                "resume_gateway_url": self.resume_url or self.url,
                 "user": {"id": "1000000000000000001", "username": "mini", "discriminator": "0"},
                 "guilds": [],
             }
@@ -785,6 +793,28 @@ async def test_close_releases_commands_waiting_on_the_rate_limit() -> None:
         await assert_no_client_tasks("after close()")
 
 
+async def test_an_unreachable_resume_url_falls_back_to_the_gateway_url() -> None:
+    """READY names a resume URL nobody listens on: the shard resumes through the gateway URL instead."""
+    with socket.socket() as unused:  # a port that refuses connections
+        unused.bind(("127.0.0.1", 0))
+        dead_url = f"ws://127.0.0.1:{unused.getsockname()[1]}"
+    async with no_leaks(), MiniGateway(resume_url=dead_url) as gateway:
+        recorder = Recorder()
+        shard = make_shard(gateway.url, recorder)
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        try:
+            assert shard.resume_gateway_url == dead_url
+            await gateway.dispatch("MESSAGE_CREATE", {"k": 0})
+            await gateway.server_close(gateway.connections[0], 4000)
+            await gateway.dispatch("MESSAGE_CREATE", {"k": 1})
+            await wait_until(lambda: recorder.count("RESUMED") == 1, "RESUMED through the gateway URL")
+            assert gateway.connections[1].ops()[:1] == [6], "the session was resumed, not replaced"
+            await wait_until(lambda: len(recorder.ids()) == 2, "both dispatches")
+            assert recorder.ids() == [0, 1]
+        finally:
+            await timed_close(shard)
+
+
 # -- chaos -----------------------------------------------------------------------------------------
 
 RESUMABLE_FAULTS: typing.Final = (
@@ -1050,6 +1080,74 @@ async def test_close_during_a_reconnect(
             assert stuck.close_code == 1001, "close() must end the session (1001) even mid-handshake"
 
 
+@pytest.mark.xfail(
+    strict=False,  # a race: it hits the bug in some runs only (about one run in three on the pure path)
+    reason="bug: see test_close_while_a_lost_connection_is_torn_down (close() during a teardown hangs); "
+    "make this mark strict-free (remove it) once that is fixed",
+)
+@pytest.mark.parametrize("compression", [ZLIB, None])
+async def test_close_at_random_moments_of_a_reconnect(compression: str | None) -> None:
+    """A fault, then close() a random few milliseconds later (mid-close, mid-connect, mid-handshake...)."""
+    rng = random.Random(int(os.environ.get("HIKARI_SHARD_CHAOS_SEED", "7")))
+    rounds = 120 if SOAK else 24
+    kinds = ("drop", "reconnect", "invalid_session_resumable", "close_4000", "close_4009", "invalid_session")
+    async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=0.2) as emulator:
+        for _ in range(rounds):
+            shard = make_shard(emulator.url, Recorder(), compression=compression)
+            await asyncio.wait_for(shard.start(), TIMEOUT)
+            conn = emulator.connections[-1]
+            fault = asyncio.ensure_future(_inject(rng.choice(kinds), conn))
+            await asyncio.sleep(rng.choice((0, 0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)))
+            await timed_close(shard)
+            await assert_no_client_tasks("after close()")
+            with contextlib.suppress(ConnectionError):
+                await asyncio.wait_for(fault, TIMEOUT)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: _run_connection's teardown awaits its child tasks under contextlib.suppress(BaseException), "
+    "which also swallows the CancelledError close() sends to the keep-alive task: the shard reconnects "
+    "and close() never returns (shard.py, finally block of _run_connection)",
+)
+@pytest.mark.parametrize("compression", [ZLIB, None])
+async def test_close_while_a_lost_connection_is_torn_down(compression: str | None) -> None:
+    """close() lands while the shard tears down a connection it just lost: the shard must still stop.
+
+    A bot shutting down (SIGINT) just as its connection drops would otherwise hang in close() while
+    the shard reconnects.  The race is made deterministic by calling close() at the first loop
+    iteration after the shard started the teardown (its router is closed first thing).
+    """
+    async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
+        shard = make_shard(emulator.url, Recorder(), compression=compression)
+        await asyncio.wait_for(shard.start(), TIMEOUT)
+        keep_alive = shard._keep_alive_task
+        assert keep_alive is not None
+
+        async def close_at_teardown() -> None:
+            for _ in range(100_000):  # bounded: the teardown starts within a few iterations of the drop
+                router = shard._router
+                if router is not None and router.closed:
+                    await shard.close()  # runs close()'s body right now, not an iteration later
+                    return
+                await asyncio.sleep(0)
+            pytest.fail("the teardown never started")
+
+        closing = asyncio.create_task(close_at_teardown())
+        await emulator.connections[-1].drop()
+        done, _ = await asyncio.wait([closing], timeout=PROMPT)
+        try:
+            assert done, "close() hangs: the shard swallowed its cancellation and reconnected"
+            closing.result()
+            assert not shard.is_alive
+            assert len(emulator.connections) == 1, "the shard reconnected after close()"
+        finally:
+            if not done:  # stop the runaway shard so the test leaves nothing behind
+                keep_alive.cancel()
+                await asyncio.wait([closing], timeout=TIMEOUT)
+        await assert_no_client_tasks("after close()")
+
+
 async def test_close_mid_stream() -> None:
     """close() while dispatches pour in: prompt, the session ended with 1001, nothing left running."""
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=0.5) as emulator:
@@ -1080,23 +1178,31 @@ async def test_close_mid_stream() -> None:
         assert delivered == list(range(len(delivered))), "a prefix of the stream, in order, once"
 
 
-class DeafPeer:
-    """A raw TCP "gateway": upgrades by hand, sends HELLO and READY, then never reads again.
+class RawPeer:
+    """A raw TCP "gateway" that upgrades by hand and then writes exactly what a test needs.
 
-    A half-dead connection: the client's close frame is never answered (aiohttp's own server would
-    answer it even with a handler that stopped reading).
+    * ``split=None`` (a deaf peer): HELLO and READY, then it never reads again, so the client's close
+      frame is never answered (aiohttp's own server would answer it even with a handler that stopped
+      reading).  A half-dead connection.
+    * ``split=n``: HELLO and the first ``n`` bytes of a HEARTBEAT request (op 1, which Discord may
+      send at any time) in one write, the rest of it 0.1 s later; then it reads the client's frames,
+      answers IDENTIFY with READY and records every opcode the client sent.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, split: int | None = None) -> None:
+        self.split = split
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
         self.port = 0
+        self.connections = 0
+        self.client_ops: list[int] = []
+        self.close_codes: list[int] = []
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    async def __aenter__(self) -> DeafPeer:
+    async def __aenter__(self) -> RawPeer:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -1115,7 +1221,20 @@ class DeafPeer:
             return bytes((0x81, len(data))) + data
         return bytes((0x81, 126)) + len(data).to_bytes(2, "big") + data
 
+    @staticmethod
+    async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+        head = await reader.readexactly(2)
+        length = head[1] & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(await reader.readexactly(8), "big")
+        mask = await reader.readexactly(4) if head[1] & 0x80 else b"\0\0\0\0"
+        masked = await reader.readexactly(length)
+        return head[0] & 0x0F, bytes(byte ^ mask[index % 4] for index, byte in enumerate(masked))
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
         self.writers.append(writer)
         request = await reader.readuntil(b"\r\n\r\n")
         key = next(
@@ -1124,18 +1243,37 @@ class DeafPeer:
             if line.lower().startswith(b"sec-websocket-key:")
         )
         accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-        writer.write(
+        upgrade = (
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
         )
-        ready = {
-            "session_id": "deaf",
+        hello = self._frame({"op": 10, "d": {"heartbeat_interval": 45_000}})
+        ready_data = {
+            "session_id": "raw",
             "resume_gateway_url": self.url,
-            "user": {"id": "1000000000000000001", "username": "deaf", "discriminator": "0"},
+            "user": {"id": "1000000000000000001", "username": "raw", "discriminator": "0"},
         }
-        writer.write(self._frame({"op": 10, "d": {"heartbeat_interval": 45_000}}))
-        writer.write(self._frame({"op": 0, "s": 1, "t": "READY", "d": ready}))
-        # ... and nothing is ever read again.
+        ready = self._frame({"op": 0, "s": 1, "t": "READY", "d": ready_data})
+        if self.split is None:
+            writer.write(upgrade + hello + ready)
+            return  # ... and nothing is ever read again.
+
+        heartbeat_request = self._frame({"op": 1, "d": None})
+        writer.write(upgrade + hello + heartbeat_request[: self.split])
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(heartbeat_request[self.split :])
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while True:
+                opcode, data = await self._read_frame(reader)
+                if opcode == 8:
+                    self.close_codes.append(int.from_bytes(data[:2], "big"))
+                    writer.close()
+                    return
+                op = orjson.loads(data)["op"]
+                self.client_ops.append(op)
+                if op == 2:
+                    writer.write(ready)
 
 
 async def test_close_with_a_peer_that_never_answers_the_close_frame() -> None:
@@ -1143,11 +1281,33 @@ async def test_close_with_a_peer_that_never_answers_the_close_frame() -> None:
 
     (hikari 2.7 would wait up to 5 s for the peer's close frame.)
     """
-    async with no_leaks(), DeafPeer() as peer:
+    async with no_leaks(), RawPeer() as peer:
         shard = make_shard(peer.url, Recorder())
         await asyncio.wait_for(shard.start(), TIMEOUT)
         await timed_close(shard)
         await assert_no_client_tasks("after close()")
+
+
+@pytest.mark.xfail(
+    _fast.IMPLEMENTATION == "compiled",
+    strict=True,
+    reason="bug: the compiled frame parser takes the socket over from aiohttp after HELLO and loses a frame "
+    "aiohttp had partly read (_transport.GatewayConnection.take_over)",
+)
+@pytest.mark.parametrize("split", [1, 5])
+async def test_a_frame_split_right_after_hello(caplog: pytest.LogCaptureFixture, split: int) -> None:
+    """HELLO, then a HEARTBEAT request whose bytes arrive in two TCP reads: nothing is lost or misread."""
+    caplog.set_level(logging.INFO, logger="hikari.gateway")
+    async with no_leaks(), RawPeer(split=split) as peer:
+        shard = make_shard(peer.url, Recorder())
+        try:
+            await asyncio.wait_for(shard.start(), 2)
+            await wait_until(lambda: 1 in peer.client_ops, "the heartbeat asked for")
+            assert peer.connections == 1
+            assert not transport_errors(caplog)
+        finally:
+            if shard.is_alive:
+                await timed_close(shard)
 
 
 # -- soak ------------------------------------------------------------------------------------------
@@ -1182,8 +1342,15 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
                     session.events.clear()
                 del emulator.connections[:-1]
                 await asyncio.sleep(0.05)  # the previous connection's socket is closed by now
+                gc.collect()
                 checkpoints.append(
-                    {"dispatched": sent, "rss": rss_bytes(), "tasks": len(client_tasks()), "fds": len(open_fds())}
+                    {
+                        "dispatched": sent,
+                        "rss": rss_bytes(),
+                        "objects": len(gc.get_objects()),
+                        "tasks": len(client_tasks()),
+                        "fds": len(open_fds()),
+                    }
                 )
                 if sent < total:
                     await _inject(next(faults), emulator.connections[-1])
@@ -1196,21 +1363,21 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
             await timed_close(shard)
         await assert_no_client_tasks("after close()")
 
-    warm = checkpoints[min(1, len(checkpoints) - 1)]
-    last = checkpoints[-1]
+    # The first checkpoint is the warm-up.  A leak grows with the dispatches, so the highest RSS of the
+    # second half of the run is compared with the highest of the first half: allocator high-water
+    # steps (a burst that needed more buffer once) do not repeat, a leak does.
+    steady = checkpoints[1:] if len(checkpoints) > 2 else checkpoints
+    first, second = steady[: len(steady) // 2] or steady, steady[len(steady) // 2 :]
+    mib = 2**20
     report = {
         "implementation": _fast.IMPLEMENTATION,
         "compression": compression,
         "dispatches": total,
         "reconnects": len(checkpoints) - 1,
         "resumes": recorder.other["RESUMED"],
-        "rss after warm-up MiB": round(warm["rss"] / 2**20, 1),
-        "rss at the end MiB": round(last["rss"] / 2**20, 1),
-        "rss growth MiB": round((last["rss"] - warm["rss"]) / 2**20, 1),
-        "rss range after warm-up MiB": [
-            round(min(checkpoint["rss"] for checkpoint in checkpoints[1:] or checkpoints) / 2**20, 1),
-            round(max(checkpoint["rss"] for checkpoint in checkpoints[1:] or checkpoints) / 2**20, 1),
-        ],
+        "rss per checkpoint MiB": [round(checkpoint["rss"] / mib, 1) for checkpoint in checkpoints],
+        "rss growth MiB": round((max(c["rss"] for c in second) - max(c["rss"] for c in first)) / mib, 1),
+        "python objects growth": steady[-1]["objects"] - steady[0]["objects"],
         "tasks": sorted({checkpoint["tasks"] for checkpoint in checkpoints}),
         "fds": sorted({checkpoint["fds"] for checkpoint in checkpoints}),
         "dispatches per second": round(total / (time.monotonic() - started)),
@@ -1218,6 +1385,7 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
     print("\nsoak:", json.dumps(report))
     assert len(report["tasks"]) == 1, f"the number of running tasks changed: {checkpoints}"
     assert len(report["fds"]) == 1, f"the number of open file descriptors changed: {checkpoints}"
+    assert report["python objects growth"] < 2_000, f"python objects pile up: {checkpoints}"
     return report
 
 

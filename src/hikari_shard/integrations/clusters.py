@@ -36,6 +36,7 @@ from __future__ import annotations
 __all__ = ("IDENTIFY_INTERVAL", "Brain", "Cluster", "ClusterLauncher", "Server")
 
 import asyncio
+import contextlib
 import inspect
 import signal
 import sys
@@ -67,7 +68,7 @@ def _import_hikari_clusters() -> typing.Any:
     if keyword_only:
         ux.init_logging = init_logging  # type: ignore[assignment]
     try:
-        # type: ignore: the engine is optional; mypy sees it only where it is installed.
+        # The engine is optional: mypy knows it only where it is installed.
         import hikari_clusters  # type: ignore[import-not-found]  # noqa: PLC0415 - under the adapted init_logging
     except ImportError as ex:  # pragma: no cover - depends on the environment
         msg = "hikari_shard.integrations.clusters needs hikari-clusters: pip install hikari-clusters"
@@ -150,7 +151,8 @@ class ClusterLauncher(_ClusterLauncherBase):  # type: ignore[misc]
             certificate_path,
             self.bot_class(**self.bot_init_kwargs),
         )
-        loop.add_signal_handler(signal.SIGINT, cluster.stop)
+        with contextlib.suppress(NotImplementedError):  # Windows: no signal handlers on the event loop
+            loop.add_signal_handler(signal.SIGINT, cluster.stop)
         try:
             loop.run_until_complete(cluster.start(**self.bot_start_kwargs))
             loop.run_until_complete(cluster.join())

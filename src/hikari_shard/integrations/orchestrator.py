@@ -1,46 +1,40 @@
 """hikari-shard under `hikari-orchestrator`_ (tested with 0.2.1).
 
-The orchestrator builds each worker's shards with ``hikari.impl.GatewayShardImpl(...)`` inside the worker
-process, after calling your callback with the worker's bot.  :func:`setup` installs our shard there::
+An orchestrator worker builds its shards with ``hikari.impl.GatewayShardImpl(...)`` inside the worker
+process; :func:`setup` installs our shard there.  A worker you start yourself, on any machine, against an
+orchestrator server (``hor server`` or ``hikari_orchestrator.run_server``)::
 
     import hikari_orchestrator
     from hikari_shard.integrations import orchestrator
 
+    bot = hikari_orchestrator.Bot("localhost:50051", TOKEN, ca_cert=CA_CERT, local_shard_count=2)
+    orchestrator.setup(bot)
+    bot.event_manager.subscribe(hikari.MessageCreateEvent, on_message)
+    bot.run()
 
-    def configure(bot: hikari.GatewayBotAware) -> None:
-        bot.event_manager.subscribe(hikari.MessageCreateEvent, on_message)
+With ``run_subprocesses`` (or ``hor run --entrypoint module:function``), pass ``callback=wrap(configure)``
+(or ``--entrypoint hikari_shard.integrations.orchestrator:setup``): the callback is pickled to every
+worker process, where it runs :func:`setup`, then ``configure(bot)``.
 
+Importing this module makes hikari-orchestrator 0.2.1 work with hikari 2.7, whose ``GatewayBotAware``
+and ``GatewayShard`` gained abstract members the orchestrator lacks (its ``Bot`` and its stand-ins for
+shards of other processes could not even be created).  Each is filled in only while still missing:
 
-    if __name__ == "__main__":
-        hikari_orchestrator.run_subprocesses(TOKEN, callback=orchestrator.wrap(configure))
-
-``hor run --entrypoint mybot:configure`` works the same way with ``configure = orchestrator.wrap(_configure)``
-in ``mybot``, or ``--entrypoint hikari_shard.integrations.orchestrator:setup`` for a bot that needs no
-callback.  A worker you run yourself (``hikari_orchestrator.Bot(address, token)`` against ``hor server``)
-takes ``orchestrator.setup(bot)`` before ``bot.run()``.
-
-Importing this module also makes hikari-orchestrator 0.2.1 usable with hikari 2.7, whose
-``GatewayBotAware`` and ``GatewayShard`` gained abstract members the orchestrator does not implement
-(so its ``Bot`` and its proxies for shards in other processes could not be created):
-
-- ``Bot.request_channel_info`` sends the request through the guild's shard when it runs in this
-  process, and raises :class:`NotImplementedError` when it runs in another one (the orchestrator's
-  protocol has no message to forward it).
+- ``Bot.request_channel_info`` goes through the guild's shard when this process runs it, and raises
+  :class:`NotImplementedError` otherwise (the orchestrator has no message to forward it);
 - ``capabilities`` of a shard in another process is ``GatewayCapabilities.NONE``, what every
   orchestrator worker identifies with.
 
-Each fix is applied only while the installed orchestrator still lacks the member.  :func:`setup`
-adds a third: hikari 2.7's ``EventManager.dispatch(event)`` returns `None` unless asked for
-``return_tasks=True``, and the orchestrator's ``Bot.start`` awaits it; the bot's event manager is given
-a ``dispatch`` that returns an already-finished awaitable instead of `None` (listeners still run as
-tasks, as hikari schedules them; nothing else changes).
+:func:`setup` makes two more changes to the bot it is given:
 
-:func:`setup` also reports each shard's READY to the orchestrator server at once, through the
-orchestrator client's own ``_on_ready`` hook, which 0.2.1 never subscribes.  The server holds a
-``max_concurrency`` bucket until 5 s after a shard's first report and the worker otherwise sends that
-report only 30 s after the shard started, so every further shard of a bucket waited about 35 s instead
-of Discord's 5 s.  Identifies stay at least 5 s apart per bucket (the server still waits 5 s after the
-report, which follows READY, which follows IDENTIFY).
+- hikari 2.7's ``EventManager.dispatch(event)`` returns `None` unless ``return_tasks=True`` and the
+  orchestrator's ``Bot.start`` awaits it: the bot's event manager returns an already-finished awaitable
+  instead (listeners run as hikari schedules them; nothing else changes).
+- Each shard's READY is reported to the server at once, through the orchestrator client's own
+  ``_on_ready`` hook, which 0.2.1 never subscribes.  The server holds a ``max_concurrency`` bucket until
+  5 s after a shard's first report, and without this the worker sends that report 30 s after the shard
+  started: each further shard of a bucket waited about 35 s instead of Discord's 5 s.  IDENTIFYs stay at
+  least 5 s apart per bucket (the 5 s count from the report, which follows READY, which follows IDENTIFY).
 
 .. _hikari-orchestrator: https://github.com/FasterSpeeding/hikari-orchestrator
 """
@@ -60,7 +54,7 @@ import hikari
 import hikari_shard
 
 try:
-    # (type: ignore: the engine is optional; mypy sees it only where it is installed)
+    # The engine is optional: mypy knows it only where it is installed.
     from hikari_orchestrator import _bot as orchestrator_bot  # type: ignore[import-not-found]
     from hikari_orchestrator import _client as orchestrator_client  # type: ignore[import-not-found]
 except ImportError as ex:  # pragma: no cover - depends on the environment
@@ -159,8 +153,9 @@ def _report_ready_hook(bot: hikari.GatewayBotAware) -> Callable[[hikari.ShardRea
 def setup(bot: hikari.GatewayBotAware) -> None:
     """Make this orchestrator worker run :class:`hikari_shard.GatewayShardImpl` shards.
 
-    Call it in the worker process before the bot starts: pass it (or :func:`wrap`) as the
-    orchestrator's ``callback``, or call it first in your own callback.  Idempotent per bot.
+    Call it in the worker process before the bot starts.  It runs :func:`hikari_shard.install` and,
+    for a ``hikari_orchestrator.Bot``, makes the two changes described in this module's documentation.
+    Idempotent.
 
     Parameters
     ----------

@@ -1092,11 +1092,6 @@ async def test_close_during_a_reconnect(
             assert stuck.close_code == 1001, "close() must end the session (1001) even mid-handshake"
 
 
-@pytest.mark.xfail(
-    strict=False,  # a race: it hits the bug in some runs only (about one run in three on the pure path)
-    reason="bug: see test_close_while_a_lost_connection_is_torn_down (close() during a teardown hangs); "
-    "remove this mark once that is fixed",
-)
 @pytest.mark.parametrize("compression", [ZLIB, None])
 async def test_close_at_random_moments_of_a_reconnect(compression: str | None) -> None:
     """A fault, then close() a random few milliseconds later (mid-close, mid-connect, mid-handshake...)."""
@@ -1116,12 +1111,6 @@ async def test_close_at_random_moments_of_a_reconnect(compression: str | None) -
                 await asyncio.wait_for(fault, TIMEOUT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: _run_connection's teardown awaits its child tasks under contextlib.suppress(BaseException), "
-    "which also swallows the CancelledError close() sends to the keep-alive task: the shard reconnects "
-    "and close() never returns (shard.py, finally block of _run_connection)",
-)
 @pytest.mark.parametrize("compression", [ZLIB, None])
 async def test_close_while_a_lost_connection_is_torn_down(compression: str | None) -> None:
     """close() lands while the shard tears down a connection it just lost: the shard must still stop.

@@ -129,6 +129,21 @@ def _backoff_delay(attempt: int) -> float:
     return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** min(attempt - 2, 32)))
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _cancel_and_wait(task: asyncio.Future[typing.Any]) -> None:
+    """Cancel a helper task and wait until it is gone, without swallowing our own cancellation."""
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if _being_cancelled():
+            raise
+
+
 def _bad_payload(what: str) -> errors.GatewayTransportError:
     return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
 
@@ -348,7 +363,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             self._handshake_event = None
             raise
         finally:
-            handshake.cancel()
+            await _cancel_and_wait(handshake)
 
         if not self._handshake_event.is_set():
             self._handshake_event = None
@@ -757,7 +772,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     (handshake, *tasks), timeout=_HANDSHAKE_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
-                handshake.cancel()
+                await _cancel_and_wait(handshake)
             if not self._handshake_event.is_set():
                 for task in done:
                     task.result()  # raises why the connection ended
@@ -778,19 +793,33 @@ class GatewayShardImpl(shard_api.GatewayShard):
             self._seq_value = router.seq
             for task in tasks:
                 task.cancel()
+            # Finish the teardown even if close() cancels us meanwhile, then let that cancellation through.
+            cancelled = False
             for task in tasks:
-                with contextlib.suppress(BaseException):
+                try:
                     await task
+                except asyncio.CancelledError:
+                    cancelled = cancelled or _being_cancelled()
+                except BaseException:  # noqa: S110 - the task's own error was raised above
+                    pass
             self._conn = None
             self._router = None
             code = _CLOSE_CODE_PERMANENT if self._is_closing else _RESUME_CLOSE_CODE
             reason = b"shard disconnecting permanently" if self._is_closing else b"shard disconnecting temporarily"
-            await asyncio.shield(conn.close(code=code, message=reason))
+            try:
+                await asyncio.shield(conn.close(code=code, message=reason))
+            except asyncio.CancelledError:
+                cancelled = True
             if self._handshake_event.is_set():
                 self._handshake_event.clear()
-                await self._event_manager.dispatch(
-                    self._event_factory.deserialize_disconnected_event(self), return_tasks=True
-                )
+                try:
+                    await self._event_manager.dispatch(
+                        self._event_factory.deserialize_disconnected_event(self), return_tasks=True
+                    )
+                except asyncio.CancelledError:
+                    cancelled = True
+            if cancelled:
+                raise asyncio.CancelledError
 
     async def _keep_alive(self) -> None:
         attempt = 0  # reconnects since the last healthy connection

@@ -1289,12 +1289,6 @@ async def test_close_with_a_peer_that_never_answers_the_close_frame() -> None:
         await assert_no_client_tasks("after close()")
 
 
-@pytest.mark.xfail(
-    _fast.IMPLEMENTATION == "compiled",
-    strict=True,
-    reason="bug: the compiled frame parser takes the socket over from aiohttp after HELLO and loses a frame "
-    "aiohttp had partly read (_transport.GatewayConnection.take_over)",
-)
 @pytest.mark.parametrize("split", [1, 5])
 async def test_a_frame_split_right_after_hello(caplog: pytest.LogCaptureFixture, split: int) -> None:
     """HELLO, then a HEARTBEAT request whose bytes arrive in two TCP reads: nothing is lost or misread."""

@@ -19,10 +19,12 @@ __all__ = ("GatewayConnection", "classify_close_code", "make_inflator")
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import typing
 
 import aiohttp
+from aiohttp import client_proto
 from hikari import errors
 from hikari.api import shard as shard_api
 from hikari.internal import net
@@ -73,44 +75,82 @@ def make_inflator(compression: str | None) -> typing.Any:
 class _FrameFeed:
     """Stands in for aiohttp's websocket reader on the connection's protocol (``set_parser``).
 
-    aiohttp calls :meth:`feed_data` with each TCP chunk; our frame parser splits it into messages
-    and hands each to the router.  An error is queued for the async side instead of raised into
-    the event loop's transport machinery.
+    It is installed by :class:`_TakeoverHandler` when aiohttp upgrades the connection, so it sees
+    every byte after the HTTP response: no frame is ever half-read by aiohttp.  aiohttp calls
+    :meth:`feed_data` with each TCP chunk; our frame parser splits it into messages and hands each
+    to the router.  Bytes that arrive before the router is attached are kept until then.  An error
+    is queued for the async side instead of raised into the event loop's transport machinery.
     """
 
-    __slots__ = ("_feed", "_router")
+    __slots__ = ("_early", "_eof", "_feed", "_max_message_size", "_router")
 
-    def __init__(self, router: typing.Any, max_message_size: int) -> None:
+    def __init__(self, max_message_size: int) -> None:
+        self._max_message_size = max_message_size
+        self._router: typing.Any = None
+        self._feed: typing.Callable[[bytes], None] | None = None
+        self._early = bytearray()
+        self._eof = False
+
+    def attach(self, router: typing.Any) -> None:
         self._router = router
-        self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=max_message_size).feed_data
+        self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=self._max_message_size).feed_data
+        if self._early:
+            early = bytes(self._early)
+            self._early.clear()
+            self.feed_data(early)
+        if self._eof:
+            self.feed_eof()
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        feed = self._feed
+        if feed is None:
+            self._early += data
+            return False, b""
         try:
-            self._feed(data)
+            feed(data)
         except Exception as ex:
             self._router.push(ex)
             return True, b""
         return False, b""
 
     def feed_eof(self) -> None:
-        self._router.push(errors.GatewayConnectionError("Socket has closed"))
+        if self._router is None:
+            self._eof = True
+        else:
+            self._router.push(errors.GatewayConnectionError("Socket has closed"))
 
 
-def _can_take_over(ws: aiohttp.ClientWebSocketResponse[typing.Any]) -> bool:
-    conn = getattr(ws, "_conn", None)
-    protocol = getattr(conn, "protocol", None)
-    return (
-        hasattr(protocol, "set_parser")
-        and hasattr(ws, "_reader")
-        and hasattr(ws, "_close_code")
-        and getattr(protocol, "_payload_parser", None) is not None
+class _TakeoverHandler(client_proto.ResponseHandler):
+    """aiohttp's connection protocol, but the websocket upgrade installs our frame parser."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, *, frame_feed: _FrameFeed) -> None:
+        super().__init__(loop)
+        self._frame_feed = frame_feed
+
+    def set_parser(self, parser: typing.Any, payload: typing.Any, data_received_cb: typing.Any = None) -> None:
+        super().set_parser(self._frame_feed, payload, data_received_cb)
+
+
+def _connector(http_settings: config.HTTPSettings, frame_feed: _FrameFeed | None) -> tuple[aiohttp.TCPConnector, bool]:
+    """hikari's connector for the gateway; with ``frame_feed``, one whose websocket frames we parse."""
+    connector = net.create_tcp_connector(http_settings=http_settings, dns_cache=False)
+    factory = getattr(connector, "_factory", None)
+    if frame_feed is None or not (
+        isinstance(factory, functools.partial)
+        and factory.func is client_proto.ResponseHandler
+        and "loop" in factory.keywords
+    ):
+        return connector, False
+    connector._factory = functools.partial(  # type: ignore[assignment]
+        _TakeoverHandler, loop=factory.keywords["loop"], frame_feed=frame_feed
     )
+    return connector, True
 
 
 class GatewayConnection:
     """One websocket connection to the gateway; single use.  Build it with :meth:`connect`."""
 
-    __slots__ = ("_exit_stack", "_fast_reader", "_logger", "_pending", "_router", "_sent_close", "_ws")
+    __slots__ = ("_exit_stack", "_fast_reader", "_frame_feed", "_logger", "_pending", "_router", "_sent_close", "_ws")
 
     def __init__(
         self,
@@ -118,14 +158,16 @@ class GatewayConnection:
         ws: aiohttp.ClientWebSocketResponse[typing.Any],
         exit_stack: contextlib.AsyncExitStack,
         logger: logging.Logger,
+        frame_feed: _FrameFeed | None,
     ) -> None:
         self._ws = ws
+        self._frame_feed = frame_feed
         self._exit_stack = exit_stack
         self._logger = logger
         self._sent_close = False
         self._pending: collections.deque[typing.Any] = collections.deque()
         self._router: typing.Any = None
-        self._fast_reader = False
+        self._fast_reader = frame_feed is not None
 
     @property
     def pending(self) -> collections.deque[typing.Any]:
@@ -135,25 +177,9 @@ class GatewayConnection:
     def attach(self, router: typing.Any) -> None:
         """Route every message of this connection through ``router``."""
         self._router = router
-
-    def take_over(self, *, max_message_size: int) -> bool:
-        """Let our compiled frame parser read the socket from now on, if it can.
-
-        Call it after HELLO and before IDENTIFY/RESUME: the server has nothing else to send then,
-        so aiohttp's reader holds no half-read frame.  Messages it already parsed go first.
-        """
-        ws = self._ws
-        if _fast.IMPLEMENTATION != "compiled" or not _can_take_over(ws):
-            self._logger.debug("reading frames with aiohttp")
-            return False
-        parsed: collections.deque[typing.Any] = getattr(ws._reader, "_buffer", collections.deque())
-        while parsed:
-            self._route(parsed.popleft()[0])
-        protocol: typing.Any = ws._conn.protocol  # type: ignore[union-attr]
-        protocol.set_parser(_FrameFeed(self._router, max_message_size), ws._reader)
-        self._fast_reader = True
-        self._logger.debug("reading frames with our compiled parser")
-        return True
+        if self._frame_feed is not None:
+            self._frame_feed.attach(router)
+        self._logger.debug("reading frames with %s", "our compiled parser" if self._fast_reader else "aiohttp")
 
     @classmethod
     async def connect(
@@ -163,8 +189,12 @@ class GatewayConnection:
         http_settings: config.HTTPSettings,
         proxy_settings: config.ProxySettings,
         logger: logging.Logger,
+        max_message_size: int,
     ) -> GatewayConnection:
         """Open a websocket to ``url`` (which carries the query string already).
+
+        With the compiled hot paths, our frame parser reads the socket from the first byte after
+        the upgrade (aiohttp's own reader never sees a frame); otherwise aiohttp's reader does.
 
         Raises
         ------
@@ -173,7 +203,12 @@ class GatewayConnection:
         """
         exit_stack = contextlib.AsyncExitStack()
         try:
-            connector = net.create_tcp_connector(http_settings=http_settings, dns_cache=False)
+            frame_feed: _FrameFeed | None = None
+            if _fast.IMPLEMENTATION == "compiled":
+                frame_feed = _FrameFeed(max_message_size)
+            connector, taken_over = _connector(http_settings, frame_feed)
+            if not taken_over:
+                frame_feed = None
             session = await exit_stack.enter_async_context(
                 net.create_client_session(
                     connector=connector,
@@ -206,7 +241,7 @@ class GatewayConnection:
         except BaseException:
             await exit_stack.aclose()
             raise
-        return cls(ws=ws, exit_stack=exit_stack, logger=logger)
+        return cls(ws=ws, exit_stack=exit_stack, logger=logger, frame_feed=frame_feed)
 
     async def next_item(self) -> typing.Any:
         """Wait for the next thing the async side must act on.

@@ -718,6 +718,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         try:
             conn = await _transport.GatewayConnection.connect(
                 url=url,
+                max_message_size=_fast.inflate.DEFAULT_MAX_MESSAGE_SIZE,
                 http_settings=self._http_settings,
                 proxy_settings=self._proxy_settings,
                 logger=self._logger,
@@ -750,7 +751,6 @@ class GatewayShardImpl(shard_api.GatewayShard):
             interval = float(typing.cast("float", interval_ms)) / 1_000.0
 
             self._limiter.reset()  # Discord's limit is per connection
-            conn.take_over(max_message_size=_fast.inflate.DEFAULT_MAX_MESSAGE_SIZE)
             tasks.append(asyncio.create_task(self._heartbeat(interval), name=f"heartbeat (shard {self._shard_id})"))
             tasks.append(asyncio.create_task(self._poll_events(conn), name=f"poll events (shard {self._shard_id})"))
 

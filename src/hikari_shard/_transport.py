@@ -61,14 +61,14 @@ def classify_close_code(code: int) -> typing.Literal["resume", "identify", "fata
     return "resume"
 
 
-def make_inflator(compression: str | None) -> typing.Any:
+def make_inflator(compression: str | None, max_message_size: int) -> typing.Any:
     inflate = _fast.inflate
     if compression == shard_api.GatewayCompression.TRANSPORT_ZLIB_STREAM:
-        return inflate.ZlibStreamInflator()
+        return inflate.ZlibStreamInflator(max_message_size)
     if compression == shard_api.GatewayCompression.TRANSPORT_ZSTD_STREAM:
-        return inflate.ZstdStreamInflator()
+        return inflate.ZstdStreamInflator(max_message_size)
     if compression == shard_api.GatewayCompression.PAYLOAD_ZLIB_STREAM:
-        return inflate.PayloadZlibInflator()
+        return inflate.PayloadZlibInflator(max_message_size)
     return None
 
 
@@ -221,7 +221,7 @@ class GatewayConnection:
             ws = await exit_stack.enter_async_context(
                 session.ws_connect(
                     url,
-                    max_msg_size=0,
+                    max_msg_size=max_message_size,  # what aiohttp's reader accepts, when it reads
                     proxy=proxy_settings.url,
                     proxy_headers=proxy_settings.headers,
                     autoclose=False,

@@ -224,6 +224,14 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_user_id",
     )
 
+    max_message_size: typing.ClassVar[int] = _fast.inflate.DEFAULT_MAX_MESSAGE_SIZE
+    """The largest message accepted, in bytes, decompressed (64 MiB by default).
+
+    A bigger one (a decompression bomb, a runaway frame) is a ``GatewayTransportError`` and the
+    shard resumes.  Not a constructor keyword, so the constructor stays exactly hikari's: set it on
+    the class (``hikari_shard.GatewayShardImpl.max_message_size = ...``) or on a subclass.
+    """
+
     def __init__(
         self,
         *,
@@ -545,7 +553,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
 
     # -- receiving -----------------------------------------------------------------------------
     def _make_router(self, conn: _transport.GatewayConnection) -> typing.Any:
-        inflator = _transport.make_inflator(self._compression)
+        inflator = _transport.make_inflator(self._compression, self.max_message_size)
         if self._compression == shard_api.GatewayCompression.PAYLOAD_ZLIB_STREAM:
             expect_binary = None  # payload compression: TEXT and BINARY frames both carry payloads
         else:
@@ -718,7 +726,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         try:
             conn = await _transport.GatewayConnection.connect(
                 url=url,
-                max_message_size=_fast.inflate.DEFAULT_MAX_MESSAGE_SIZE,
+                max_message_size=self.max_message_size,
                 http_settings=self._http_settings,
                 proxy_settings=self._proxy_settings,
                 logger=self._logger,

@@ -496,6 +496,7 @@ async def _expect_resume_after_fault(
     recorder: Recorder,
     conn: EmulatedConnection,
     fault: Callable[[], typing.Awaitable[object]],
+    *,
     close_code: int = 3000,
 ) -> None:
     """Inject ``fault`` on ``conn`` mid-stream; the shard closes it with ``close_code``, resumes, loses nothing."""

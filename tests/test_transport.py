@@ -1,0 +1,133 @@
+"""The frame feed that replaces aiohttp's websocket reader: order, slicing, flow control, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import typing
+
+import orjson
+from hikari import errors
+
+from hikari_shard import _fast, _transport
+
+
+def frame(payload: bytes, opcode: int = 1) -> bytes:
+    size = len(payload)
+    if size < 126:
+        header = bytes((0x80 | opcode, size))
+    elif size < 65536:
+        header = bytes((0x80 | opcode, 126)) + size.to_bytes(2, "big")
+    else:
+        header = bytes((0x80 | opcode, 127)) + size.to_bytes(8, "big")
+    return header + payload
+
+
+class Protocol:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+
+class Consumer:
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+
+    def consume_raw_event(self, name: str, shard: object, data: typing.Any) -> None:
+        self.seqs.append(data["i"])
+
+
+def make_router(consumer: Consumer, pending: collections.deque[typing.Any]) -> typing.Any:
+    return _fast.router.Router(
+        shard=None,
+        consume=consumer.consume_raw_event,
+        on_special=lambda name, data: None,
+        loads=orjson.loads,
+        consumers=None,
+        scan=None,
+        inflator=None,
+        expect_binary=False,
+        logger=logging.getLogger("test"),
+        redact=lambda b: b,
+        pending=pending,
+    )
+
+
+def make_feed() -> tuple[_transport._FrameFeed, Consumer, collections.deque[typing.Any], Protocol]:
+    consumer = Consumer()
+    pending: collections.deque[typing.Any] = collections.deque()
+    router = make_router(consumer, pending)
+    feed = _transport._FrameFeed(1 << 20)
+    protocol = Protocol()
+    feed.protocol = protocol
+    feed.attach(router)
+    return feed, consumer, pending, protocol
+
+
+def stream(start: int, stop: int) -> bytes:
+    return b"".join(
+        frame(orjson.dumps({"op": 0, "t": "X", "s": i + 1, "d": {"i": i, "pad": "x" * 300}}))
+        for i in range(start, stop)
+    )
+
+
+async def settle() -> None:
+    for _ in range(1000):
+        await asyncio.sleep(0)
+
+
+async def test_a_big_chunk_is_routed_in_slices_in_order() -> None:
+    feed, consumer, _, _ = make_feed()
+    data = stream(0, 1000)  # ~330 KB: more than one slice
+    assert len(data) > 10 * _transport._SLICE
+    assert feed.feed_data(data) == (False, b"")
+    assert 0 < len(consumer.seqs) < 1000  # the first slice at once, the rest on later loop turns
+    feed.feed_data(stream(1000, 1010))  # arrives meanwhile: queued behind the backlog
+    await settle()
+    assert consumer.seqs == list(range(1010))
+
+
+async def test_the_socket_pauses_while_a_large_backlog_is_worked_through() -> None:
+    feed, consumer, _, protocol = make_feed()
+    data = stream(0, 8000)  # ~2.6 MB in one go
+    feed.feed_data(data)
+    assert protocol.calls == ["pause"]
+    await settle()
+    await settle()
+    assert consumer.seqs == list(range(8000))
+    assert protocol.calls == ["pause", "resume"]
+
+
+async def test_an_error_stops_the_feed_and_reaches_the_shard() -> None:
+    feed, consumer, pending, _ = make_feed()
+    good = stream(0, 100)
+    feed.feed_data(good + frame(b"{not json") + stream(100, 200))
+    await settle()
+    assert consumer.seqs == list(range(100))  # everything before the bad payload, nothing after
+    assert isinstance(pending[-1], errors.GatewayTransportError)
+    assert feed.feed_data(stream(200, 201)) == (True, b"")
+
+
+async def test_eof_after_the_backlog() -> None:
+    feed, consumer, pending, _ = make_feed()
+    feed.feed_data(stream(0, 500))
+    feed.feed_eof()
+    assert not pending  # the end of the socket waits for what was received before it
+    await settle()
+    assert consumer.seqs == list(range(500))
+    assert isinstance(pending[-1], errors.GatewayConnectionError)
+
+
+async def test_bytes_before_the_router_is_attached_are_kept() -> None:
+    consumer = Consumer()
+    feed = _transport._FrameFeed(1 << 20)
+    feed.feed_data(stream(0, 3))
+    feed.attach(make_router(consumer, collections.deque()))
+    await settle()
+    assert consumer.seqs == [0, 1, 2]

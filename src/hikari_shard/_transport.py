@@ -72,113 +72,51 @@ def make_inflator(compression: str | None, max_message_size: int) -> typing.Any:
     return None
 
 
-_SLICE: typing.Final = 16 * 1024
-"""Bytes of a TCP chunk parsed and routed before the event loop gets a turn."""
-_PAUSE_AT: typing.Final = 1024 * 1024
-"""Bytes waiting to be parsed at which the socket stops reading until they are done."""
-
-
 class _FrameFeed:
     """Stands in for aiohttp's websocket reader on the connection's protocol (``set_parser``).
 
     It is installed by :class:`_TakeoverHandler` when aiohttp upgrades the connection, so it sees
-    every byte after the HTTP response: no frame is ever half-read by aiohttp.  Each TCP chunk is
-    split into messages by our frame parser, which hands each to the router, in slices of
-    :data:`_SLICE` bytes: a big chunk (asyncio reads up to 256 KiB at once) is continued with
-    ``loop.call_soon``, so the listener tasks the dispatches start run in between, much as they do
-    between hikari's per-message awaits, instead of piling up behind hundreds of dispatches.  Bytes
-    that arrive before the router is attached, or while a chunk is being worked through, wait in
-    order; past :data:`_PAUSE_AT` buffered bytes the socket stops reading until they are done.  An
-    error is queued for the async side instead of raised into the event loop's transport machinery.
+    every byte after the HTTP response: no frame is ever half-read by aiohttp.  aiohttp calls
+    :meth:`feed_data` with each TCP chunk; our frame parser splits it into messages and hands each
+    to the router.  Bytes that arrive before the router is attached are kept until then.  An error
+    is queued for the async side instead of raised into the event loop's transport machinery.
     """
 
-    __slots__ = (
-        "_backlog",
-        "_eof",
-        "_failed",
-        "_feed",
-        "_max_message_size",
-        "_paused",
-        "_router",
-        "_scheduled",
-        "protocol",
-    )
+    __slots__ = ("_early", "_eof", "_feed", "_max_message_size", "_router")
 
     def __init__(self, max_message_size: int) -> None:
         self._max_message_size = max_message_size
         self._router: typing.Any = None
         self._feed: typing.Callable[[bytes], None] | None = None
-        self._backlog = bytearray()
+        self._early = bytearray()
         self._eof = False
-        self._failed = False
-        self._paused = False
-        self._scheduled = False
-        self.protocol: typing.Any = None
-        """The connection's protocol, for flow control (set when aiohttp installs this feed)."""
 
     def attach(self, router: typing.Any) -> None:
         self._router = router
         self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=self._max_message_size).feed_data
-        if self._backlog or self._eof:
-            self._schedule()
+        if self._early:
+            early = bytes(self._early)
+            self._early.clear()
+            self.feed_data(early)
+        if self._eof:
+            self.feed_eof()
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        if self._failed:
-            return True, b""
-        if self._feed is None or self._backlog:
-            self._backlog += data
-            if self._feed is not None:
-                self._throttle()
+        feed = self._feed
+        if feed is None:
+            self._early += data
             return False, b""
-        if len(data) <= _SLICE:
-            self._parse(data)
-        else:
-            self._parse(data[:_SLICE])
-            if not self._failed:
-                self._backlog += memoryview(data)[_SLICE:]
-                self._schedule()
-                self._throttle()
-        return self._failed, b""
+        try:
+            feed(data)
+        except Exception as ex:
+            self._router.push(ex)
+            return True, b""
+        return False, b""
 
     def feed_eof(self) -> None:
-        self._eof = True
-        if self._router is not None and not self._backlog and not self._scheduled and not self._failed:
-            self._router.push(errors.GatewayConnectionError("Socket has closed"))
-
-    def _parse(self, chunk: bytes) -> None:
-        try:
-            self._feed(chunk)  # type: ignore[misc]
-        except Exception as ex:
-            self._failed = True
-            self._backlog.clear()
-            self._router.push(ex)
-
-    def _schedule(self) -> None:
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self._drain)
-
-    def _throttle(self) -> None:
-        if not self._paused and len(self._backlog) > _PAUSE_AT and self.protocol is not None:
-            self._paused = True
-            self.protocol.pause_reading()
-
-    def _drain(self) -> None:
-        self._scheduled = False
-        if self._failed:
-            return
-        backlog = self._backlog
-        if backlog:
-            chunk = bytes(backlog[:_SLICE])
-            del backlog[:_SLICE]
-            self._parse(chunk)
-            if backlog and not self._failed:
-                self._schedule()
-                return
-        if self._paused and not self._failed:
-            self._paused = False
-            self.protocol.resume_reading()
-        if self._eof and not self._failed:
+        if self._router is None:
+            self._eof = True
+        else:
             self._router.push(errors.GatewayConnectionError("Socket has closed"))
 
 

@@ -1,7 +1,7 @@
 """The websocket under the shard: connect with aiohttp, receive whole inflated payloads, send, close.
 
-aiohttp does the connecting (proxy, TLS, hikari's HTTP settings) and the upgrade.  Then, with the
-compiled hot paths, our own frame parser takes over the socket's protocol: each TCP chunk is split
+aiohttp does the connecting (proxy, TLS, hikari's HTTP settings) and the upgrade.  With the
+compiled hot paths, our own frame parser is installed at the upgrade: each TCP chunk is split
 into websocket messages, inflated, routed and consumed inside ``data_received``, with no
 Python-level await per message (:class:`_FrameFeed`).  With the pure twins, aiohttp's own
 (compiled) reader delivers the messages and each goes through the same router.

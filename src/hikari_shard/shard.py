@@ -26,7 +26,6 @@ from hikari import capabilities as capabilities_
 from hikari import errors, presences, snowflakes, undefined, urls
 from hikari import intents as intents_
 from hikari.api import shard as shard_api
-from hikari.impl import shard as hikari_shard_impl
 from hikari.internal import data_binding, ux
 
 from hikari_shard import _consumers, _fast, _transport
@@ -44,7 +43,6 @@ _LOGGER_NAME: typing.Final = "hikari.gateway"
 TRACE: typing.Final[int] = ux.TRACE
 
 # Opcodes (gateway v10)
-_DISPATCH: typing.Final = 0
 _HEARTBEAT: typing.Final = 1
 _IDENTIFY: typing.Final = 2
 _PRESENCE_UPDATE: typing.Final = 3
@@ -59,7 +57,6 @@ _REQUEST_CHANNEL_INFO: typing.Final = 43
 
 _READY: typing.Final = sys.intern("READY")
 _RESUMED: typing.Final = sys.intern("RESUMED")
-_RATE_LIMITED: typing.Final = sys.intern("RATE_LIMITED")
 
 # hikari's default: zstd-stream when a zstd module is importable, else zlib-stream.
 _DEFAULT_COMPRESSION: typing.Final = (
@@ -878,7 +875,3 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 self._logger.exception("encountered some unhandled error")
                 raise
             attempt = 1 if self._healthy else attempt + 1
-
-
-# Keep hikari's documentation of the constructor parameters for tools that read __init__ docs.
-GatewayShardImpl.__init__.__doc__ = hikari_shard_impl.GatewayShardImpl.__init__.__doc__

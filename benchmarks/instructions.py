@@ -1,0 +1,306 @@
+"""Instructions per dispatch under callgrind: hikari's stock shard, ours, and the floor under both.
+
+Wall-clock benchmarks on a shared 2-vCPU machine spread by 30-50% between rounds; instruction
+counts do not move at all.  This script runs each client of ``hikari-shard bench`` once under
+``valgrind --tool=callgrind`` on a short stream and once on a long one (same corpus generator,
+same seed), against the benchmark's gateway (which runs natively, in its own process).  The
+difference of the two counts divided by the difference in dispatches is the marginal cost of
+one dispatch: connection set-up, imports and READY cancel out.
+
+It also counts the *floor* the same way: a tight loop over the same stream's compressed messages
+that only inflates each one (zlib-ng or zstd, as our shard does) and ``orjson.loads`` it, minus
+the same loop without that work.  No shard can receive a dispatch for less than the full floor,
+so ``stock / floor`` is the highest speed-up any shard can reach on this corpus (a ceiling, not a
+target).  The selective floor decodes only MESSAGE_CREATE and INTERACTION_CREATE; hikari's own
+work on them is not in it, so its ceiling is computed as ``stock / (floor + hikari's work)``, with
+hikari's work taken as stock's selective cost minus stock's full-decode cost (that difference is
+hikari's event manager: deserialising the consumed events, listener tasks, and skipping the rest).
+
+Usage (needs valgrind; about 15 minutes for everything on 2 cores)::
+
+    PYTHONPATH=src python benchmarks/instructions.py
+    PYTHONPATH=src python benchmarks/instructions.py --scenario full --compression zstd-stream --jobs 2
+
+Counted instructions are not time (cache misses, branch mispredictions and system calls are not
+in them), so the wall-clock benchmark stays the measure of speed; this one says where the
+instructions go and what is left to win.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import dataclasses
+import json
+import os
+import pathlib
+import pickle
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import typing
+import zlib
+
+SCENARIOS = ("full", "selective", "bot")
+COMPRESSIONS = ("zlib-stream", "zstd-stream")
+CLIENTS = ("hikari", "compiled", "pure")
+CONSUMED_IN_SELECTIVE = frozenset(("MESSAGE_CREATE", "INTERACTION_CREATE"))
+_COLLECTED = re.compile(rb"Collected : (\d+)")
+
+
+def marginal(small: tuple[int, int], large: tuple[int, int]) -> float:
+    """Return the instructions one more dispatch costs, from ``(dispatches, instructions)`` at two lengths."""
+    (n_small, ir_small), (n_large, ir_large) = small, large
+    if n_large <= n_small:
+        msg = "the long stream must have more dispatches than the short one"
+        raise ValueError(msg)
+    return (ir_large - ir_small) / (n_large - n_small)
+
+
+def collected(stderr: bytes) -> int:
+    """Return the instruction count callgrind printed on ``stderr``."""
+    found = _COLLECTED.findall(stderr)
+    if not found:
+        msg = "callgrind printed no instruction count"
+        raise ValueError(msg)
+    return int(found[-1])
+
+
+# --- the processes that run under valgrind -------------------------------------------------------
+
+
+def _run_client(spec_json: str) -> None:
+    from hikari_shard.bench import client
+
+    spec = client.RunSpec(**json.loads(spec_json))
+    result = asyncio.run(client.run(spec))
+    if not result.get("delivered"):
+        sys.exit(f"run failed: {result.get('error') or result}")
+
+
+def _run_floor(path: str, mode: str) -> None:
+    import orjson
+
+    with open(path, "rb") as file:
+        compression, names, messages = pickle.load(file)
+    if compression == "zlib-stream":
+        try:
+            from zlib_ng import zlib_ng as zlib_module
+        except ImportError:
+            zlib_module = zlib
+        decompress = zlib_module.decompressobj().decompress
+    else:
+        try:
+            from compression import zstd  # type: ignore[import-not-found]
+        except ImportError:
+            from backports import zstd
+        decompress = zstd.ZstdDecompressor().decompress
+    loads = orjson.loads
+    sink: list[object] = [None]
+
+    def consume(value: object) -> None:
+        sink[0] = value
+
+    if mode == "baseline":  # the loop alone, subtracted from the other two
+        for message in messages:
+            consume(message)
+    elif mode == "full":  # inflate and decode everything
+        for message in messages:
+            consume(loads(decompress(message)))
+    else:  # selective: inflate everything, decode only what the selective scenario consumes
+        for name, message in zip(names, messages, strict=True):
+            raw = decompress(message)
+            consume(loads(raw) if name in CONSUMED_IN_SELECTIVE else raw)
+    sink[0] = None
+
+
+# --- the parent ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stream:
+    dispatches: int
+    path: pathlib.Path
+    meta: dict[str, int]
+
+
+def _compress(compression: str, payloads: list[bytes]) -> list[bytes]:
+    if compression == "zlib-stream":
+        try:
+            from zlib_ng import zlib_ng as zlib_module
+        except ImportError:
+            zlib_module = zlib
+        deflater = zlib_module.compressobj()
+        return [deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH) for payload in payloads]
+    try:
+        from compression import zstd  # type: ignore[import-not-found]
+    except ImportError:
+        from backports import zstd
+
+    compressor = zstd.ZstdCompressor()
+    return [compressor.compress(payload, compressor.FLUSH_BLOCK) for payload in payloads]
+
+
+def _build(events: int, directory: pathlib.Path) -> _Stream:
+    from hikari_shard.bench import recording, runner
+
+    options = runner.Options(scenarios=("full",), compressions=("zlib-stream",), events=events, rounds=1, seed=0)
+    stream = runner.build_stream(options, default_events=events)
+    path = directory / f"stream-{events}.jsonl"
+    recording.write_stream(path, stream.events)
+    meta = {
+        "dispatches": len(stream.events),
+        "window_start": stream.window_start,
+        "messages": stream.count("MESSAGE_CREATE"),
+        "interactions": stream.count("INTERACTION_CREATE"),
+    }
+    body = stream.events[stream.window_start :]
+    payloads = [recording.envelope(name, seq, data) for seq, (name, data) in enumerate(body, 2)]
+    for compression in COMPRESSIONS:
+        with open(directory / f"floor-{events}-{compression}.pickle", "wb") as file:
+            pickle.dump((compression, [name for name, _ in body], _compress(compression, payloads)), file)
+    return _Stream(dispatches=len(stream.events), path=path, meta=meta)
+
+
+def _valgrind(args: list[str], env: dict[str, str]) -> int:
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, *args]
+    done = subprocess.run(command, env=env, capture_output=True, check=False)
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        msg = f"{' '.join(args[:2])} failed (exit {done.returncode}): {' | '.join(tail)}"
+        raise RuntimeError(msg)
+    return collected(done.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default="full,selective", help="full, selective, bot (comma-separated)")
+    parser.add_argument("--compression", default=",".join(COMPRESSIONS))
+    parser.add_argument("--client", default="hikari,compiled", help="hikari, compiled, pure")
+    parser.add_argument("--small", type=int, default=1000, help="dispatches in the short stream")
+    parser.add_argument("--large", type=int, default=5000, help="dispatches in the long stream")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--run-client", help=argparse.SUPPRESS)
+    parser.add_argument("--run-floor", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.run_client:
+        _run_client(args.run_client)
+        return
+    if args.run_floor:
+        _run_floor(*args.run_floor)
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("valgrind is not installed (Debian: apt install valgrind)")
+    scenarios = [s for s in args.scenario.split(",") if s]
+    compressions = [c for c in args.compression.split(",") if c]
+    clients = [c for c in args.client.split(",") if c]
+    for value, allowed in ((scenarios, SCENARIOS), (compressions, COMPRESSIONS), (clients, CLIENTS)):
+        if not set(value) <= set(allowed):
+            parser.error(f"choose from {', '.join(allowed)}")
+
+    from hikari_shard.bench import client as client_module
+    from hikari_shard.bench import runner
+    from hikari_shard.testing import corpus, emulator
+
+    token = emulator.make_bot_token(corpus.DEFAULT_USER_ID)  # throwaway, never printed
+    with tempfile.TemporaryDirectory(prefix="hikari-shard-instructions-") as tmp:
+        directory = pathlib.Path(tmp)
+        streams = {size: _build(size, directory) for size in (args.small, args.large)}
+        servers: dict[int, tuple[subprocess.Popen[bytes], str, str]] = {}
+        env = runner._child_env(token)
+        try:
+            for size, stream in streams.items():
+                server = subprocess.Popen(
+                    [sys.executable, "-m", "hikari_shard.bench.server", "--stream", str(stream.path)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    env=env,
+                )
+                assert server.stdout is not None
+                url = server.stdout.readline().decode().strip()
+                rest_url = server.stdout.readline().decode().strip()
+                servers[size] = (server, url, rest_url)
+
+            jobs: dict[tuple[str, str, str, int], tuple[list[str], dict[str, str]]] = {}
+            for compression in compressions:
+                for size in streams:
+                    floor_path = str(directory / f"floor-{size}-{compression}.pickle")
+                    for mode in ("baseline", "full", "selective"):
+                        jobs[("floor", compression, mode, size)] = (["--run-floor", floor_path, mode], env)
+                for scenario in scenarios:
+                    for name in clients:
+                        for size, stream in streams.items():
+                            _, url, rest_url = servers[size]
+                            spec = client_module.RunSpec(
+                                client=name,
+                                scenario=scenario,
+                                compression=compression,
+                                url=url,
+                                rest_url=rest_url,
+                                dispatches=stream.meta["dispatches"],
+                                window_start=stream.meta["window_start"],
+                                messages=stream.meta["messages"],
+                                interactions=stream.meta["interactions"],
+                                timeout=3600.0,
+                            )
+                            client_env = runner._child_env(token, **runner._CLIENT_ENV[name])
+                            jobs[(scenario, compression, name, size)] = (
+                                ["--run-client", json.dumps(dataclasses.asdict(spec))],
+                                client_env,
+                            )
+            print(f"{len(jobs)} runs under callgrind, {args.jobs} at a time...", file=sys.stderr)
+            counts: dict[tuple[str, str, str, int], int] = {}
+            with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+                futures = {pool.submit(_valgrind, *job): key for key, job in jobs.items()}
+                for future in concurrent.futures.as_completed(futures):
+                    counts[futures[future]] = future.result()
+        finally:
+            for server, _, _ in servers.values():
+                server.kill()
+                server.wait()
+
+    def per_dispatch(key: tuple[str, str, str]) -> float:
+        return marginal(
+            (streams[args.small].dispatches, counts[(*key, args.small)]),
+            (streams[args.large].dispatches, counts[(*key, args.large)]),
+        )
+
+    results: dict[str, typing.Any] = {"small": args.small, "large": args.large, "rows": []}
+    print(f"\ninstructions per dispatch (marginal between {args.small} and {args.large} dispatches, seed 0)")
+    print(f"{'scenario':10} {'compression':12} {'client':10} {'instr/dispatch':>15} {'vs stock':>9}")
+    for compression in compressions:
+        baseline = per_dispatch(("floor", compression, "baseline"))
+        floors = {mode: per_dispatch(("floor", compression, mode)) - baseline for mode in ("full", "selective")}
+        for scenario in scenarios:
+            stock = per_dispatch((scenario, compression, "hikari")) if "hikari" in clients else None
+            for name in clients:
+                value = per_dispatch((scenario, compression, name))
+                ratio = f"{stock / value:.2f}x" if stock else ""
+                print(f"{scenario:10} {compression:12} {name:10} {value:15,.0f} {ratio:>9}")
+                results["rows"].append(
+                    {"scenario": scenario, "compression": compression, "client": name, "instructions": value}
+                )
+            if scenario in floors:
+                floor = floors[scenario]
+                ceiling = ""
+                if scenario == "full" and stock:
+                    ceiling = f"{stock / floor:.2f}x"
+                elif scenario == "selective" and stock and "full" in scenarios and "hikari" in clients:
+                    hikari_work = stock - per_dispatch(("full", compression, "hikari"))
+                    ceiling = f"{stock / (floor + hikari_work):.2f}x"
+                    print(f"{scenario:10} {compression:12} {'(hikari)':10} {hikari_work:15,.0f}   hikari's own work")
+                print(f"{scenario:10} {compression:12} {'floor':10} {floor:15,.0f} {ceiling:>9}  <- ceiling")
+                results["rows"].append(
+                    {"scenario": scenario, "compression": compression, "client": "floor", "instructions": floor}
+                )
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

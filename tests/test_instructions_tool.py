@@ -55,12 +55,19 @@ def test_build_writes_the_stream_and_one_floor_file_per_compression(
     events = recording.read_stream(stream.path)
     assert stream.dispatches == len(events) == stream.meta["dispatches"]
     body = events[stream.meta["window_start"] :]
+    consumed = sum(name in tool.CONSUMED_IN_SELECTIVE for name, _ in body)
+    assert 0 < consumed < len(body)
+    assert stream.unconsumed_share == 1 - consumed / len(body)
     for compression in tool.COMPRESSIONS:
         with open(tmp_path / f"floor-40-{compression}.pickle", "rb") as file:
             saved_compression, names, messages = pickle.load(file)
         assert saved_compression == compression
         assert names == [name for name, _ in body]
         assert len(messages) == len(body)
+
+
+def test_skip_loop_runs_hikaris_event_manager(tool: types.ModuleType) -> None:
+    tool._run_skip("50")
 
 
 @pytest.mark.parametrize("compression", ["zlib-stream", "zstd-stream"])

@@ -19,8 +19,9 @@ it for those), so the selective ceiling is ``stock / (floor + hikari's work on c
 
 Usage (needs valgrind; about 15 minutes for everything on 2 cores)::
 
-    PYTHONPATH=src python benchmarks/instructions.py
-    PYTHONPATH=src python benchmarks/instructions.py --scenario full --compression zstd-stream --jobs 2
+    ./dev build    # once: .venv with the package and its compiled extensions
+    .venv/bin/python benchmarks/instructions.py --scenario full,selective,bot
+    .venv/bin/python benchmarks/instructions.py --scenario full --compression zstd-stream --client hikari,pure
 
 Counted instructions are not time (cache misses, branch mispredictions and system calls are not
 in them), so the wall-clock benchmark stays the measure of speed; this one says where the

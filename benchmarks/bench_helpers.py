@@ -18,9 +18,12 @@ except ImportError:  # the same API
     deflate_module = zlib  # type: ignore[assignment]
 
 try:
-    from backports import zstd as zstd_module
+    from compression import zstd as zstd_module  # Python 3.14+
 except ImportError:
-    zstd_module = None
+    try:
+        from backports import zstd as zstd_module
+    except ImportError:
+        zstd_module = None
 
 DISPATCHES = 2_000
 """Dispatches per benchmark call: every benchmark processes the same stream."""

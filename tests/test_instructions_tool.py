@@ -12,6 +12,7 @@ import pathlib
 import pickle
 import sys
 import types
+import typing
 
 import orjson
 import pytest
@@ -22,14 +23,19 @@ SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "instructi
 
 
 @pytest.fixture(scope="module")
-def tool() -> types.ModuleType:
+def tool() -> typing.Iterator[types.ModuleType]:
     spec = importlib.util.spec_from_file_location("instructions_tool", SCRIPT)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass looks its module up there
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(SCRIPT.parent))  # as when it runs as a script: bench_helpers beside it
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+        del sys.modules[spec.name]
 
 
 def test_marginal_is_the_slope_between_the_two_runs(tool: types.ModuleType) -> None:
@@ -86,3 +92,10 @@ def test_floor_loops_inflate_and_decode_the_whole_stream(
     for mode in ("full", "selective"):
         with pytest.raises(orjson.JSONDecodeError):
             tool._run_floor(str(path), mode)
+
+
+def test_refuses_streams_too_short_to_cancel_the_fixed_costs(tool: types.ModuleType) -> None:
+    for argv in (["--small", "50", "--large", "150"], ["--small", "1000", "--large", "1500"]):
+        with pytest.raises(SystemExit) as refused:
+            tool.main(argv)
+        assert refused.value.code == 2  # argparse's usage error, before anything runs

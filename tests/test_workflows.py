@@ -93,6 +93,24 @@ def expand_matrix(matrix: dict[str, typing.Any]) -> list[dict[str, typing.Any]]:
     return combos
 
 
+# --------------------------------------------------------------------------------------------
+# instructions.yml
+
+
+def test_instructions_counts_on_main_with_valgrind_and_keeps_the_json() -> None:
+    workflow = load("instructions.yml")
+    assert "main" in triggers(workflow)["push"]["branches"]
+    (job,) = workflow["jobs"].values()
+    script = runs(job)
+    assert "apt-get install" in script
+    assert "valgrind" in script
+    match = re.search(r"benchmarks/instructions\.py .*--json (\S+)", script.replace("\\\n", " "))
+    assert match, "the script's results are not written to a file"
+    uploads = uses(job, "actions/upload-artifact")
+    assert uploads
+    assert match.group(1) in str(uploads[0]["with"]["path"])
+
+
 def pyproject() -> dict[str, typing.Any]:
     return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
 
@@ -101,7 +119,7 @@ def pyproject() -> dict[str, typing.Any]:
 # All workflows
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "wheels.yml", "bench.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "wheels.yml", "bench.yml", "instructions.yml"])
 def test_workflow_is_well_formed(name: str) -> None:
     workflow = load(name)
     assert workflow.get("name"), f"{name}: no name"
@@ -121,7 +139,7 @@ def test_workflow_is_well_formed(name: str) -> None:
                 assert ref not in {"main", "master", "latest"}, f"{name}:{job_id}: {action}@{ref} floats"
 
 
-@pytest.mark.parametrize("name", ["ci.yml", "wheels.yml", "bench.yml"])
+@pytest.mark.parametrize("name", ["ci.yml", "wheels.yml", "bench.yml", "instructions.yml"])
 def test_workflow_token_is_read_only_by_default(name: str) -> None:
     """The default GITHUB_TOKEN only reads; a job that needs more asks for it itself."""
     permissions = load(name).get("permissions")

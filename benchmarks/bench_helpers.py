@@ -42,6 +42,18 @@ def load(name: str) -> types.SimpleNamespace:
         pytest.skip(f"compiled extensions not built: {ex}")
 
 
+def compress_stream(compression: str, payloads: list[bytes]) -> list[bytes]:
+    """The payloads as one ``zlib-stream`` or ``zstd-stream`` connection sends them: one context, a flush each."""
+    if compression == "zlib-stream":
+        deflater = deflate_module.compressobj()
+        return [deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH) for payload in payloads]
+    if zstd_module is None:
+        msg = "no zstd module"
+        raise RuntimeError(msg)
+    compressor = zstd_module.ZstdCompressor()
+    return [compressor.compress(payload, mode=zstd_module.ZstdCompressor.FLUSH_BLOCK) for payload in payloads]
+
+
 def ws_frame(opcode: int, data: bytes) -> bytes:
     """One unmasked server-to-client websocket frame (RFC 6455)."""
     length = len(data)

@@ -7,12 +7,10 @@ hikari 2.7's shard runs for the same job; ``benchmark.group`` puts the three sid
 
 from __future__ import annotations
 
-import zlib
-
 import orjson
 import pytest
 
-from bench_helpers import DISPATCHES, SEED, deflate_module, ws_frame, zstd_module
+from bench_helpers import DISPATCHES, SEED, compress_stream, ws_frame, zstd_module
 from hikari_shard.bench import recording
 from hikari_shard.testing import corpus
 
@@ -29,8 +27,7 @@ def payloads() -> list[bytes]:
 @pytest.fixture(scope="session")
 def zlib_frames(payloads: list[bytes]) -> list[bytes]:
     """The stream as zlib-stream websocket messages: one deflate context, a sync flush per payload."""
-    deflater = deflate_module.compressobj()
-    return [deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH) for payload in payloads]
+    return compress_stream("zlib-stream", payloads)
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +35,7 @@ def zstd_frames(payloads: list[bytes]) -> list[bytes]:
     """The stream as zstd-stream websocket messages: one frame, a flushed block per payload."""
     if zstd_module is None:
         pytest.skip("no zstd module")
-    compressor = zstd_module.ZstdCompressor()
-    return [compressor.compress(payload, mode=zstd_module.ZstdCompressor.FLUSH_BLOCK) for payload in payloads]
+    return compress_stream("zstd-stream", payloads)
 
 
 @pytest.fixture(scope="session")

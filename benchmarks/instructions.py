@@ -44,7 +44,6 @@ import subprocess
 import sys
 import tempfile
 import typing
-import zlib
 
 SCENARIOS = ("full", "selective", "bot")
 COMPRESSIONS = ("zlib-stream", "zstd-stream")
@@ -145,9 +144,9 @@ def _run_skip(count: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class _Stream:
-    dispatches: int
+    stream: typing.Any
+    """The :class:`hikari_shard.bench.runner.Stream` the gateway sends."""
     path: pathlib.Path
-    meta: dict[str, int]
     unconsumed_share: float
     """Share of the timed dispatches that the selective scenario's listeners do not consume."""
 
@@ -161,37 +160,21 @@ def _decompressor(compression: str) -> typing.Callable[[bytes], bytes]:
     return zstd_module.ZstdDecompressor().decompress
 
 
-def _compress(compression: str, payloads: list[bytes]) -> list[bytes]:
-    """The stream's messages as the gateway compresses them: one context, a flush per message."""
-    from bench_helpers import deflate_module, zstd_module
-
-    if compression == "zlib-stream":
-        deflater = deflate_module.compressobj()
-        return [deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH) for payload in payloads]
-    compressor = zstd_module.ZstdCompressor()
-    return [compressor.compress(payload, compressor.FLUSH_BLOCK) for payload in payloads]
-
-
 def _build(events: int, directory: pathlib.Path) -> _Stream:
+    from bench_helpers import compress_stream
     from hikari_shard.bench import recording, runner
 
     options = runner.Options(scenarios=("full",), compressions=("zlib-stream",), events=events, rounds=1, seed=0)
     stream = runner.build_stream(options, default_events=events)
     path = directory / f"stream-{events}.jsonl"
     recording.write_stream(path, stream.events)
-    meta = {
-        "dispatches": len(stream.events),
-        "window_start": stream.window_start,
-        "messages": stream.count("MESSAGE_CREATE"),
-        "interactions": stream.count("INTERACTION_CREATE"),
-    }
     body = stream.events[stream.window_start :]
     payloads = [recording.envelope(name, seq, data) for seq, (name, data) in enumerate(body, 2)]
     for compression in COMPRESSIONS:
         with open(directory / f"floor-{events}-{compression}.pickle", "wb") as file:
-            pickle.dump((compression, [name for name, _ in body], _compress(compression, payloads)), file)
+            pickle.dump((compression, [name for name, _ in body], compress_stream(compression, payloads)), file)
     unconsumed = sum(name not in CONSUMED_IN_SELECTIVE for name, _ in body) / len(body)
-    return _Stream(dispatches=len(stream.events), path=path, meta=meta, unconsumed_share=unconsumed)
+    return _Stream(stream=stream, path=path, unconsumed_share=unconsumed)
 
 
 def _valgrind(args: list[str], env: dict[str, str]) -> int:
@@ -239,7 +222,6 @@ def main(argv: list[str] | None = None) -> None:
         if not set(value) <= set(allowed):
             parser.error(f"choose from {', '.join(allowed)}")
 
-    from hikari_shard.bench import client as client_module
     from hikari_shard.bench import runner
     from hikari_shard.testing import corpus, emulator
 
@@ -250,9 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         servers: dict[int, tuple[subprocess.Popen[bytes], str, str]] = {}
         env = runner._child_env(token)
         try:
-            for size, stream in streams.items():
+            for size, built in streams.items():
                 server = subprocess.Popen(
-                    [sys.executable, "-m", "hikari_shard.bench.server", "--stream", str(stream.path)],
+                    [sys.executable, "-m", "hikari_shard.bench.server", "--stream", str(built.path)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
@@ -274,18 +256,14 @@ def main(argv: list[str] | None = None) -> None:
                         jobs[("floor", compression, mode, size)] = (["--run-floor", floor_path, mode], env)
                 for scenario in scenarios:
                     for name in clients:
-                        for size, stream in streams.items():
+                        for size, built in streams.items():
                             _, url, rest_url = servers[size]
-                            spec = client_module.RunSpec(
+                            spec = built.stream.run_spec(
                                 client=name,
                                 scenario=scenario,
                                 compression=compression,
                                 url=url,
                                 rest_url=rest_url,
-                                dispatches=stream.meta["dispatches"],
-                                window_start=stream.meta["window_start"],
-                                messages=stream.meta["messages"],
-                                interactions=stream.meta["interactions"],
                                 timeout=3600.0,
                             )
                             client_env = runner._child_env(token, **runner._CLIENT_ENV[name])
@@ -306,8 +284,8 @@ def main(argv: list[str] | None = None) -> None:
 
     def per_dispatch(key: tuple[str, str, str]) -> float:
         return marginal(
-            (streams[args.small].dispatches, counts[(*key, args.small)]),
-            (streams[args.large].dispatches, counts[(*key, args.large)]),
+            (len(streams[args.small].stream.events), counts[(*key, args.small)]),
+            (len(streams[args.large].stream.events), counts[(*key, args.large)]),
         )
 
     results: dict[str, typing.Any] = {"small": args.small, "large": args.large, "rows": []}

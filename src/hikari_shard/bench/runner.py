@@ -96,6 +96,26 @@ class Stream:
         """Return how many dispatches are called ``name``."""
         return sum(1 for event, _ in self.events if event == name)
 
+    def run_spec(
+        self, *, client: str, scenario: str, compression: str, url: str, rest_url: str, timeout: float | None = None
+    ) -> client_module.RunSpec:
+        """Return the run of ``client`` receiving this stream from the gateway at ``url``.
+
+        ``timeout`` defaults to what the stream's length calls for.
+        """
+        return client_module.RunSpec(
+            client=client,
+            scenario=scenario,
+            compression=compression,
+            url=url,
+            rest_url=rest_url,
+            dispatches=len(self.events),
+            window_start=self.window_start,
+            messages=self.count("MESSAGE_CREATE"),
+            interactions=self.count("INTERACTION_CREATE"),
+            timeout=_timeout(self) if timeout is None else timeout,
+        )
+
     def mix(self) -> dict[str, int]:
         """Return dispatches per event name in the window, most frequent first."""
         counter = collections.Counter(name for name, _ in self.events[self.window_start + 1 :])
@@ -396,17 +416,8 @@ def run_bench(
                     shift = (round_index + combo_index) % max(len(clients), 1)
                     for name in clients[shift:] + clients[:shift]:
                         progress(f"{scenario} {compression} {name} (round {round_index + 1})", done, total)
-                        spec = client_module.RunSpec(
-                            client=name,
-                            scenario=scenario,
-                            compression=compression,
-                            url=url,
-                            rest_url=rest_url,
-                            dispatches=len(stream.events),
-                            window_start=stream.window_start,
-                            messages=stream.count("MESSAGE_CREATE"),
-                            interactions=stream.count("INTERACTION_CREATE"),
-                            timeout=_timeout(stream),
+                        spec = stream.run_spec(
+                            client=name, scenario=scenario, compression=compression, url=url, rest_url=rest_url
                         )
                         began = time.perf_counter()
                         gateway_cpu = _process_cpu(gateway.process.pid)

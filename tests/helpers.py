@@ -1,13 +1,17 @@
-"""Shared test helpers: a recording event manager and a shard factory for either implementation."""
+"""Shared test helpers: a recording event manager, a shard factory for either implementation, leak checks."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import itertools
+import os
 import time
 import typing
 
 import hikari
+import pytest
 from hikari.impl import config
 
 from hikari_shard import _install
@@ -90,3 +94,58 @@ async def until(predicate: typing.Callable[[], object], *, timeout: float = TIME
             msg = f"timed out waiting for {what}"
             raise AssertionError(msg)
         await asyncio.sleep(0.01)
+
+
+# -- leak checks -----------------------------------------------------------------------------------
+
+
+def _task_file(task: asyncio.Task[typing.Any]) -> str:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code.co_filename if code is not None else ""
+
+
+def client_tasks(*, server_files: typing.Sequence[str] = ()) -> list[asyncio.Task[typing.Any]]:
+    """Running tasks that are not the caller nor a server's (the emulator's, aiohttp's, or in ``server_files``)."""
+    current = asyncio.current_task()
+    servers = ("web_protocol.py", "emulator.py", *server_files)
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and not task.done() and not _task_file(task).endswith(servers)
+    ]
+
+
+async def assert_no_client_tasks(when: str, *, server_files: typing.Sequence[str] = ()) -> None:
+    """No client task may outlive close(): cancelled ones get two loop iterations to finish, no more."""
+    for _ in range(2):
+        await asyncio.sleep(0)
+    left = client_tasks(server_files=server_files)
+    assert not left, f"tasks still running {when}: {[task.get_coro() for task in left]}"
+
+
+def open_fds() -> dict[int, str]:
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+    return fds
+
+
+@contextlib.asynccontextmanager
+async def no_leaks() -> typing.AsyncIterator[None]:
+    """Everything started inside (shards, servers) must be gone afterwards: tasks and fds."""
+    before = open_fds()
+    yield
+    current = asyncio.current_task()
+    deadline = time.monotonic() + 3.0
+    for attempt in itertools.count():
+        if attempt == 10:
+            gc.collect()  # slow with a big heap: only when something seems left behind
+        tasks = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+        after = open_fds()
+        if not tasks and len(after) <= len(before):
+            return
+        if time.monotonic() > deadline:
+            new = {fd: target for fd, target in after.items() if before.get(fd) != target}
+            pytest.fail(f"left behind: tasks {[task.get_coro() for task in tasks]}, fds {new}")
+        await asyncio.sleep(0.02)

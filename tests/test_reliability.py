@@ -50,13 +50,15 @@ from hikari import errors
 from hikari.api import shard as shard_api
 from hikari.impl import config
 
+import helpers
 import hikari_shard
+from helpers import no_leaks, open_fds
 from hikari_shard import _fast
 from hikari_shard import shard as shard_module
 from hikari_shard.testing import REDACTED, GatewayEmulator, make_bot_token
 
 if typing.TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable
+    from collections.abc import Callable, Iterable
 
     from hikari_shard.testing import EmulatedConnection
 
@@ -175,30 +177,6 @@ async def timed_close(shard: hikari_shard.GatewayShardImpl) -> float:
     return elapsed
 
 
-def _task_file(task: asyncio.Task[typing.Any]) -> str:
-    code = getattr(task.get_coro(), "cr_code", None)
-    return code.co_filename if code is not None else ""
-
-
-def client_tasks() -> list[asyncio.Task[typing.Any]]:
-    """Running tasks that are not the test itself nor a server's (emulator, MiniGateway, aiohttp server)."""
-    current = asyncio.current_task()
-    server_files = ("web_protocol.py", "emulator.py", __file__)
-    return [
-        task
-        for task in asyncio.all_tasks()
-        if task is not current and not task.done() and not _task_file(task).endswith(server_files)
-    ]
-
-
-def open_fds() -> dict[int, str]:
-    fds = {}
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            fds[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-    return fds
-
-
 def rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -213,31 +191,8 @@ def live_rss_bytes() -> int:
 
 
 async def assert_no_client_tasks(when: str) -> None:
-    """No client task may outlive close(): cancelled ones get two loop iterations to finish, no more."""
-    for _ in range(2):
-        await asyncio.sleep(0)
-    left = client_tasks()
-    assert not left, f"tasks still running {when}: {[task.get_coro() for task in left]}"
-
-
-@contextlib.asynccontextmanager
-async def no_leaks() -> AsyncIterator[None]:
-    """Everything started inside (shards, servers) must be gone afterwards: tasks and fds."""
-    before = open_fds()
-    yield
-    current = asyncio.current_task()
-    deadline = time.monotonic() + 3.0
-    for attempt in itertools.count():
-        if attempt == 10:
-            gc.collect()  # slow with a big heap: only when something seems left behind
-        tasks = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
-        after = open_fds()
-        if not tasks and len(after) <= len(before):
-            return
-        if time.monotonic() > deadline:
-            new = {fd: target for fd, target in after.items() if before.get(fd) != target}
-            pytest.fail(f"left behind: tasks {[task.get_coro() for task in tasks]}, fds {new}")
-        await asyncio.sleep(0.02)
+    """No client task may outlive close(); MiniGateway's and RawPeer's tasks (this file) are servers'."""
+    await helpers.assert_no_client_tasks(when, server_files=(__file__,))
 
 
 @pytest.fixture(autouse=True)
@@ -1341,7 +1296,7 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
                         "dispatched": sent,
                         "rss": live_rss_bytes(),
                         "objects": len(gc.get_objects()),
-                        "tasks": len(client_tasks()),
+                        "tasks": len(helpers.client_tasks(server_files=(__file__,))),
                         "fds": len(open_fds()),
                     }
                 )

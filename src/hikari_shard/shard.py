@@ -11,7 +11,6 @@ from __future__ import annotations
 __all__ = ("GatewayShardImpl",)
 
 import asyncio
-import contextlib
 import logging
 import platform
 import random
@@ -139,6 +138,11 @@ async def _cancel_and_wait(task: asyncio.Future[typing.Any]) -> None:
     except asyncio.CancelledError:
         if _being_cancelled():
             raise
+
+
+def _new_command_limiter() -> typing.Any:
+    """A fresh outgoing command limiter: one per started shard, closed by ``close()``."""
+    return _fast.ratelimit.CommandRateLimiter(_COMMAND_LIMIT, _COMMAND_PERIOD, _HEARTBEAT_RESERVE)
 
 
 def _bad_payload(what: str) -> errors.GatewayTransportError:
@@ -277,7 +281,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         self._large_threshold = large_threshold
         self._last_heartbeat_ack_received = float("nan")
         self._last_heartbeat_sent = float("nan")
-        self._limiter = _fast.ratelimit.CommandRateLimiter(_COMMAND_LIMIT, _COMMAND_PERIOD, _HEARTBEAT_RESERVE)
+        self._limiter = _new_command_limiter()
         self._loads = loads
         self._logger = logging.getLogger(f"{_LOGGER_NAME}.{shard_id}")
         self._proxy_settings = proxy_settings
@@ -355,22 +359,27 @@ class GatewayShardImpl(shard_api.GatewayShard):
             msg = "Cannot run more than one instance of one shard concurrently"
             raise errors.ComponentStateConflictError(msg)
 
-        self._handshake_event = asyncio.Event()
+        # Every start() is a new session: a shard that is not running holds none worth resuming (close()
+        # ended it with 1001, a fatal close code ended it, or the event loop that ran it is gone).
+        self._begin_new_session()
+        self._handshake_event = handshake_event = asyncio.Event()
         self._is_closing = False
         keep_alive = asyncio.create_task(self._keep_alive(), name=f"keep alive (shard {self._shard_id})")
-        handshake = asyncio.ensure_future(self._handshake_event.wait())
+        handshake = asyncio.ensure_future(handshake_event.wait())
         try:
             await asyncio.wait((handshake, keep_alive), return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
             keep_alive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keep_alive
-            self._handshake_event = None
+            try:
+                await asyncio.wait((keep_alive,))  # let the shard stop; our own cancellation follows
+            finally:
+                self._handshake_event = None
+                self._retrieve(keep_alive)
             raise
         finally:
             await _cancel_and_wait(handshake)
 
-        if not self._handshake_event.is_set():
+        if not handshake_event.is_set():
             self._handshake_event = None
             # The shard died before it became ready: raise why (a fatal close, an unexpected error).
             keep_alive.result()
@@ -385,20 +394,47 @@ class GatewayShardImpl(shard_api.GatewayShard):
             msg = "Cannot close an inactive shard"
             raise errors.ComponentStateConflictError(msg)
 
-        if self._is_closing:
-            await self.join()
-            return
+        # A task of an event loop that is gone can neither be cancelled nor awaited here: nothing of it runs.
+        same_loop = task.get_loop() is asyncio.get_running_loop()
+        if not self._is_closing:
+            self._logger.info("shard has been requested to shutdown")
+            self._is_closing = True
+            if same_loop:
+                task.cancel()
+        if same_loop and not task.done():
+            # Without swallowing a cancellation of close() itself: the shard stays closing, the next
+            # close() (or a concurrent one) finishes the job.
+            await asyncio.wait((task,))
+        if self._keep_alive_task is not task:
+            return  # a concurrent close() finished it
 
-        self._logger.info("shard has been requested to shutdown")
-        self._is_closing = True
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, errors.GatewayError):
-            await task
         self._keep_alive_task = None
         self._handshake_event = None
-        self._limiter.close()
+        self._limiter.close()  # releases commands waiting on it; start() builds a fresh one
+        # Closing with 1001 ended the session on Discord's side: nothing of it may be resumed.
+        self._forget_session()
+        self._user_id = None
         self._is_closing = False
         self._logger.info("shard shutdown successfully")
+        error = self._retrieve(task)
+        if error is not None and not isinstance(error, errors.GatewayError):
+            raise error  # a bug, not the gateway: join() raised it too
+
+    @staticmethod
+    def _retrieve(task: asyncio.Task[None]) -> BaseException | None:
+        """The exception a finished keep-alive task ended with (marked retrieved), or ``None``."""
+        if not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
+    def _begin_new_session(self) -> None:
+        """Forget everything of the last session: the next connection identifies on the gateway URL."""
+        self._forget_session()
+        self._user_id = None
+        self._heartbeat_latency = float("nan")
+        self._last_heartbeat_ack_received = float("nan")
+        self._last_heartbeat_sent = float("nan")
+        self._limiter = _new_command_limiter()
 
     async def join(self) -> None:
         task = self._keep_alive_task

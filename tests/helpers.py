@@ -63,6 +63,7 @@ def make_shard(
     cls: type[typing.Any] = OURS,
     manager: object | None = None,
     token: str = TOKEN,
+    url: str | None = None,
     **kwargs: typing.Any,
 ) -> typing.Any:
     return cls(
@@ -72,7 +73,7 @@ def make_shard(
         event_manager=manager if manager is not None else Recorder(),
         event_factory=EventFactory(),
         token=token,
-        url=emulator.url,
+        url=url if url is not None else emulator.url,
         **kwargs,
     )
 

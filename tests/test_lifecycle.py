@@ -15,6 +15,8 @@ start twice (one after the other, concurrent)   the second raises ComponentState
 close before start                              ComponentStateConflictError, nothing sent   same
 close twice, one after the other                the second raises ComponentStateConflict    same
 close twice concurrently                        both return; closed with 1001               same
+close cancelled, then close again               stock: the cancelled close() returns        different
+                                                ours: CancelledError, the next close() ends
 join before start / after close                 ComponentStateConflictError                 same
 join while closing                              returns once the shard has stopped          same
 commands before start / after close             ComponentStateConflictError, nothing sent   same
@@ -225,6 +227,31 @@ async def row_close_twice_concurrently(case: Case) -> None:
     assert case.emulator.connections[0].close_code == 1001
     with pytest.raises(Conflict):
         await case.close()
+
+
+@row
+async def row_close_cancelled_then_close_again(case: Case) -> None:
+    shard = case.shard
+    await case.start()
+    closing = asyncio.ensure_future(shard.close())
+    await asyncio.sleep(0)  # close() is waiting for the shard to disconnect
+    assert not closing.done()
+    closing.cancel()
+    await asyncio.wait([closing], timeout=TIMEOUT)
+    if case.stock:
+        # hikari's close() swallows its own cancellation and calls the shard closed at once.
+        assert not closing.cancelled()
+        assert closing.result() is None
+        assert_not_started(shard)
+        await case.emulator.connections[0].wait_closed()
+        return
+    assert closing.cancelled(), "close() must not swallow its own cancellation"
+    assert shard.is_alive, "still closing: the next close() finishes the job"
+    with pytest.raises(Conflict):
+        await case.start()
+    await case.close()
+    assert_not_started(shard)
+    assert case.emulator.connections[0].close_code == 1001
 
 
 @row

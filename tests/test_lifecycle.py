@@ -12,6 +12,7 @@ row                                             behaviour                       
 ==============================================  ==========================================  =========
 start                                           READY; alive, connected, user id, latency   same
 start twice (one after the other, concurrent)   the second raises ComponentStateConflict    same
+start while closing                             ComponentStateConflictError                 same
 close before start                              ComponentStateConflictError, nothing sent   same
 close twice, one after the other                the second raises ComponentStateConflict    same
 close twice concurrently                        both return; closed with 1001               same
@@ -197,6 +198,19 @@ async def row_start_twice_concurrently(case: Case) -> None:
     assert results[0] is None
     assert isinstance(results[1], Conflict)
     assert case.shard.is_connected
+    assert case.connections() == 1
+
+
+@row
+async def row_start_while_closing(case: Case) -> None:
+    await case.start()
+    closing = asyncio.ensure_future(case.shard.close())
+    await asyncio.sleep(0)  # close() is under way
+    assert not closing.done()
+    with pytest.raises(Conflict):
+        await case.start()
+    await asyncio.wait_for(closing, TIMEOUT)
+    assert_not_started(case.shard)
     assert case.connections() == 1
 
 

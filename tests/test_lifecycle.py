@@ -2,9 +2,9 @@
 
 Each row of the table below is one parametrised case, run on our shard (compiled and pure: the whole
 suite runs once per implementation) and on hikari 2.7's stock shard, against the gateway emulator on
-127.0.0.1.  A row asserts what each shard does; where they differ, the difference follows Discord
-(the README's table of differences lists it).  After every row nothing may be left behind: no task,
-no socket (:func:`helpers.no_leaks`) and no command waiting on a rate limiter.
+127.0.0.1.  A row asserts what each shard does; where they differ, the README's table of differences
+from hikari 2.7 lists the row and why.  After every row nothing may be left behind: no task, no socket
+(:func:`helpers.no_leaks`) and no command waiting on a rate limiter.
 
 ==============================================  ==========================================  =========
 row                                             behaviour                                   ours vs
@@ -30,8 +30,9 @@ start again after close                         stock: ComponentStateConflictErr
 after a fatal close code mid-session            join raises it; start refused until close   same
 close after a fatal close code                  stock: raises it, forever; start refused    different
                                                 ours: returns; start is a new session
-start failing with a fatal close code, again    stock: ComponentStateConflictError          different
-                                                ours: a new IDENTIFY
+start failing with a fatal close code, again    stock: ComponentStateConflictError (and     different
+                                                its heartbeat task left running)
+                                                ours: a new IDENTIFY, nothing left running
 start after the event loop is gone              stock: refused; ours: a new session         different
 (closed, or never closed)                       (never closed: start refused until close)
 ==============================================  ==========================================  =========

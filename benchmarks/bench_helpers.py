@@ -54,16 +54,6 @@ def compress_stream(compression: str, payloads: list[bytes]) -> list[bytes]:
     return [compressor.compress(payload, mode=zstd_module.ZstdCompressor.FLUSH_BLOCK) for payload in payloads]
 
 
-def ws_frame(opcode: int, data: bytes) -> bytes:
-    """One unmasked server-to-client websocket frame (RFC 6455)."""
-    length = len(data)
-    if length < 126:
-        return bytes((0x80 | opcode, length)) + data
-    if length < 1 << 16:
-        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big") + data
-    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + data
-
-
 @contextlib.contextmanager
 def hot_paths(name: str) -> typing.Iterator[None]:
     """Make newly built shards of this process use implementation ``name`` (test-only).

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import os
 import random
 import tracemalloc
@@ -25,8 +24,7 @@ from hypothesis import strategies as st
 
 from hikari_shard._pure import frames as pure_frames
 from hikari_shard.testing import encode_frame
-
-REQUIRE_EXTENSIONS: typing.Final = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
+from hikari_shard.testing.hot_paths import load_or_skip
 
 OP_CONTINUATION: typing.Final = 0
 OP_TEXT: typing.Final = 1
@@ -43,12 +41,7 @@ Message = tuple[int, bytes]
 
 
 def _compiled() -> types.ModuleType:
-    try:
-        return importlib.import_module("hikari_shard._fastpath.frames")
-    except ImportError as ex:
-        if REQUIRE_EXTENSIONS:
-            raise
-        pytest.skip(f"compiled frames extension not built: {ex}")
+    return load_or_skip("compiled").frames
 
 
 @pytest.fixture(params=["compiled", "pure"], scope="module")

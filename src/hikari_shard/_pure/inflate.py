@@ -283,23 +283,10 @@ class ZstdStreamInflator:
         self._pending = 0
 
     def feed(self, frame: bytes) -> bytes | None:
-        """Take one binary websocket frame.
+        """Take one binary websocket frame's payload, as :meth:`ZlibStreamInflator.feed` does.
 
-        Parameters
-        ----------
-        frame
-            The frame's payload.
-
-        Returns
-        -------
-        bytes | None
-            The decompressed output of this frame (and of any earlier frames that yielded none),
-            or `None` if the frame produced no output yet.
-
-        Raises
-        ------
-        hikari.errors.GatewayTransportError
-            If the stream is corrupt or a message is bigger than ``max_message_size``.
+        Returns the decompressed output of this frame (and of any earlier frames that yielded
+        none), or `None` if the frame produced no output yet.
         """
         try:
             message = self._decompress(frame, self._max_length)

@@ -1,4 +1,11 @@
-"""The extension list: every ``src/_fastpath/<name>.pyx`` becomes ``hikari_shard._fastpath.<name>``.
+"""The extension list: each hot path ``<name>`` becomes ``hikari_shard._fastpath.<name>``, from
+
+- ``src/_fastpath/<name>.pyx``, a hand-written Cython module (C buffers, ``memchr``, the C API),
+  whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py``; or
+- ``src/hikari_shard/_pure/<name>.py`` itself, when ``src/hikari_shard/_fastpath/<name>.pxd``
+  exists: that ``.pxd`` adds C types to the one source (Cython's augmenting ``.pxd``, found
+  where the compiled module's name puts it), so the pure module and the compiled one are the
+  same file.
 
 Everything else about the package lives in ``pyproject.toml``.  Set ``HIKARI_SHARD_EXTENSIONS``
 to a comma-separated list of names to build only those (handy while editing one module).
@@ -15,10 +22,19 @@ from setuptools import Extension, setup
 HERE = pathlib.Path(__file__).parent
 only = {name for name in os.environ.get("HIKARI_SHARD_EXTENSIONS", "").split(",") if name}
 
+SRC = HERE / "src"
+hand_written = {pyx.stem: pyx for pyx in (SRC / "_fastpath").glob("*.pyx")}
+single_source = {
+    pxd.stem: SRC / "hikari_shard" / "_pure" / f"{pxd.stem}.py"
+    for pxd in (SRC / "hikari_shard" / "_fastpath").glob("*.pxd")
+}
+if hand_written.keys() & single_source.keys():
+    raise SystemExit(f"both a .pyx and a single-source .pxd for {sorted(hand_written.keys() & single_source.keys())}")
+sources = {**hand_written, **single_source}
 extensions = [
-    Extension(f"hikari_shard._fastpath.{pyx.stem}", [str(pyx.relative_to(HERE))])
-    for pyx in sorted((HERE / "src" / "_fastpath").glob("*.pyx"))
-    if not only or pyx.stem in only
+    Extension(f"hikari_shard._fastpath.{name}", [str(source.relative_to(HERE))])
+    for name, source in sorted(sources.items())
+    if not only or name in only
 ]
 
 setup(

@@ -1,16 +1,13 @@
-"""Helpers shared by the benchmark modules (constants, implementation loading, websocket framing)."""
+"""Helpers shared by the benchmark modules (constants, compression, implementation loading)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import types
 import typing
 import zlib
 
-import pytest
-
 from hikari_shard import _fast
+from hikari_shard.testing.hot_paths import load_or_skip as load
 
 try:
     from zlib_ng import zlib_ng as deflate_module
@@ -29,17 +26,6 @@ DISPATCHES = 2_000
 """Dispatches per benchmark call: every benchmark processes the same stream."""
 SEED = 0
 SUFFIX = b"\x00\x00\xff\xff"
-REQUIRE_EXTENSIONS = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
-
-
-def load(name: str) -> types.SimpleNamespace:
-    """Our implementation ``name`` ("compiled" or "pure"), skipping when the extensions are not built."""
-    try:
-        return _fast.load(name)
-    except ImportError as ex:
-        if REQUIRE_EXTENSIONS:
-            raise
-        pytest.skip(f"compiled extensions not built: {ex}")
 
 
 def compress_stream(compression: str, payloads: list[bytes]) -> list[bytes]:
@@ -52,16 +38,6 @@ def compress_stream(compression: str, payloads: list[bytes]) -> list[bytes]:
         raise RuntimeError(msg)
     compressor = zstd_module.ZstdCompressor()
     return [compressor.compress(payload, mode=zstd_module.ZstdCompressor.FLUSH_BLOCK) for payload in payloads]
-
-
-def ws_frame(opcode: int, data: bytes) -> bytes:
-    """One unmasked server-to-client websocket frame (RFC 6455)."""
-    length = len(data)
-    if length < 126:
-        return bytes((0x80 | opcode, length)) + data
-    if length < 1 << 16:
-        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big") + data
-    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + data
 
 
 @contextlib.contextmanager

@@ -10,9 +10,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bench_helpers import DISPATCHES, SEED, compress_stream, ws_frame, zstd_module
+from bench_helpers import DISPATCHES, SEED, compress_stream, zstd_module
 from hikari_shard.bench import recording
-from hikari_shard.testing import corpus
+from hikari_shard.testing import corpus, encode_frame
 
 
 @pytest.fixture(scope="session")
@@ -41,6 +41,6 @@ def zstd_frames(payloads: list[bytes]) -> list[bytes]:
 @pytest.fixture(scope="session")
 def socket_chunks(zlib_frames: list[bytes]) -> list[bytes]:
     """The zlib-stream messages as binary websocket frames, cut into 64 KiB reads like a TCP socket's."""
-    wire = b"".join(ws_frame(2, frame) for frame in zlib_frames)
+    wire = b"".join(encode_frame(2, frame) for frame in zlib_frames)
     size = 64 * 1024
     return [wire[start : start + size] for start in range(0, len(wire), size)]

@@ -3,7 +3,7 @@
 #
 #   1. copies the work tree (tracked + untracked-but-not-ignored files, so no stale build products)
 #      to a scratch directory;
-#   2. builds every src/_fastpath/*.pyx there with -fsanitize=address (the checkout's own in-place
+#   2. builds every extension of setup.py there with -fsanitize=address (the checkout's own in-place
 #      build is never touched);
 #   3. proves the sanitizer is live: a deliberate one-byte heap overflow in a canary library must be
 #      reported, or the run fails (an uninstrumented run would "pass" everything);

@@ -4,7 +4,9 @@
 #   1. sdist from a clean copy of the work tree (tracked + untracked-but-not-ignored files, so
 #      stray build products and .venv never leak in), then the wheel FROM THAT SDIST: a file
 #      missing from MANIFEST.in fails here, not on a user's machine.
-#   2. the sdist carries every src/_fastpath/*.pyx, and the wheel an extension module for each.
+#   2. the sdist carries every extension source (src/_fastpath/<name>.pyx, or a single source
+#      src/hikari_shard/_pure/<name>.py with its src/hikari_shard/_fastpath/<name>.pxd), and the
+#      wheel an extension module for each.
 #   3. `auditwheel show`; a plain linux_* wheel is `auditwheel repair`ed into wheelhouse/ to get
 #      a manylinux tag (as cibuildwheel does).
 #   4. a brand-new venv installs the (repaired) wheel with CC=/bin/false (no compiler needed),
@@ -48,11 +50,15 @@ summary() {
 abort() { fail "$1"; summary; exit 1; }
 
 cd "$REPO" || exit 1
-mapfile -t PYX_NAMES < <(find src/_fastpath -maxdepth 1 -name '*.pyx' -printf '%f\n' 2>/dev/null | sed 's/\.pyx$//' | sort)
+# The extensions setup.py builds: hand-written src/_fastpath/<name>.pyx, and single-source
+# src/hikari_shard/_pure/<name>.py compiled with src/hikari_shard/_fastpath/<name>.pxd.
+mapfile -t PYX_ONLY < <(find src/_fastpath -maxdepth 1 -name '*.pyx' -printf '%f\n' 2>/dev/null | sed 's/\.pyx$//' | sort)
+mapfile -t PXD_SINGLE < <(find src/hikari_shard/_fastpath -maxdepth 1 -name '*.pxd' -printf '%f\n' 2>/dev/null | sed 's/\.pxd$//' | sort)
+mapfile -t PYX_NAMES < <(printf '%s\n' "${PYX_ONLY[@]}" "${PXD_SINGLE[@]}" | sed '/^$/d' | sort)
 if [ "${#PYX_NAMES[@]}" -eq 0 ]; then
-    abort "there are no src/_fastpath/*.pyx sources to build"
+    abort "there are no extension sources to build"
 fi
-echo "extension sources: ${PYX_NAMES[*]}"
+echo "extension sources: .pyx ${PYX_ONLY[*]}; single source (.py + .pxd) ${PXD_SINGLE[*]}"
 
 rm -rf "$WORK"
 mkdir -p "$WORK/tree" "$WORK/dist" "$WORK/unpacked"
@@ -89,11 +95,15 @@ fi
 # Listings go to files first: `tar | grep -q` would SIGPIPE tar and, with pipefail, fail.
 tar -tzf "$WORK/dist/$SDIST" >"$WORK/sdist-files.txt"
 missing=()
-for name in "${PYX_NAMES[@]}"; do
+for name in "${PYX_ONLY[@]}"; do
     grep -q "/src/_fastpath/$name\.pyx$" "$WORK/sdist-files.txt" || missing+=("$name.pyx")
 done
+for name in "${PXD_SINGLE[@]}"; do
+    grep -q "/src/hikari_shard/_fastpath/$name\.pxd$" "$WORK/sdist-files.txt" || missing+=("_fastpath/$name.pxd")
+    grep -q "/src/hikari_shard/_pure/$name\.py$" "$WORK/sdist-files.txt" || missing+=("_pure/$name.py")
+done
 if [ "${#missing[@]}" -eq 0 ]; then
-    pass "sdist contains every src/_fastpath/*.pyx (${#PYX_NAMES[@]})"
+    pass "sdist contains every extension source (${#PYX_NAMES[@]})"
 else
     fail "sdist lacks: ${missing[*]} (MANIFEST.in?)"
 fi
@@ -118,7 +128,7 @@ for name in "${PYX_NAMES[@]}"; do
     grep -Eq "hikari_shard/_fastpath/$name\.[^ /]*\.(so|pyd) " "$WORK/wheel-files.txt" || missing+=("$name")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
-    pass "wheel has an extension module for every .pyx"
+    pass "wheel has an extension module for every extension source"
 else
     fail "wheel lacks compiled modules: ${missing[*]}"
 fi
@@ -200,12 +210,12 @@ print(m.__file__)
         fail "import hikari_shard._fastpath.$name"
     fi
 done
-# Anything in the installed _fastpath package that is not one of the .pyx (a stale module).
+# Anything in the installed _fastpath package that no extension source builds (a stale module).
 extra=$(run_fresh -c "
 import pkgutil, hikari_shard._fastpath as p
 print(' '.join(sorted(m.name for m in pkgutil.iter_modules(p.__path__))))" 2>/dev/null)
 for name in $extra; do
-    [[ " ${PYX_NAMES[*]} " == *" $name "* ]] || fail "installed _fastpath has $name, which no .pyx builds"
+    [[ " ${PYX_NAMES[*]} " == *" $name "* ]] || fail "installed _fastpath has $name, which no extension source builds"
 done
 
 step "package-level checks"

@@ -7,35 +7,24 @@ test command sets it, so a broken build cannot pass as a pure one.
 
 from __future__ import annotations
 
-import os
 import types
 
 import pytest
 
 from hikari_shard import _fast
-
-REQUIRE_EXTENSIONS = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
-
-
-def _load(name: str) -> types.SimpleNamespace:
-    try:
-        return _fast.load(name)
-    except ImportError as ex:
-        if REQUIRE_EXTENSIONS:
-            raise
-        pytest.skip(f"compiled extensions not built: {ex}")
+from hikari_shard.testing.hot_paths import load_or_skip
 
 
 @pytest.fixture(params=["compiled", "pure"])
 def impl(request: pytest.FixtureRequest) -> types.SimpleNamespace:
     """Both implementations of every hot path: ``impl.inflate``, ``impl.scan``, ``impl.router``, ..."""
-    return _load(request.param)
+    return load_or_skip(request.param)
 
 
 @pytest.fixture
 def compiled() -> types.SimpleNamespace:
     """The compiled implementation (for differential tests against ``pure``)."""
-    return _load("compiled")
+    return load_or_skip("compiled")
 
 
 @pytest.fixture

@@ -46,6 +46,13 @@ class Recorder:
     def data_of(self, name: str) -> list[typing.Any]:
         return [data for n, data in self.raw if n == name]
 
+    def count(self, name: str) -> int:
+        return len(self.data_of(name))
+
+    def ids(self, name: str = "MESSAGE_CREATE") -> list[int]:
+        """The ``k`` tag of every consumed ``name`` dispatch, in order."""
+        return [data["k"] for data in self.data_of(name)]
+
 
 class EventFactory:
     """Stands in for hikari's event factory for the two events a shard itself creates."""
@@ -58,7 +65,7 @@ class EventFactory:
 
 
 def make_shard(
-    emulator: GatewayEmulator,
+    emulator: GatewayEmulator | typing.Any,
     *,
     cls: type[typing.Any] = OURS,
     manager: object | None = None,
@@ -66,6 +73,7 @@ def make_shard(
     url: str | None = None,
     **kwargs: typing.Any,
 ) -> typing.Any:
+    """A shard of ``cls`` for ``emulator`` (anything with a ``url``: the emulator, or a test's own peer)."""
     return cls(
         intents=kwargs.pop("intents", hikari.Intents.ALL_UNPRIVILEGED),
         http_settings=config.HTTPSettings(),

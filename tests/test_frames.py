@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib
 import os
 import random
 import tracemalloc
@@ -24,8 +23,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hikari_shard._pure import frames as pure_frames
-
-REQUIRE_EXTENSIONS: typing.Final = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
+from hikari_shard.testing import encode_frame
+from hikari_shard.testing.hot_paths import load_or_skip
 
 OP_CONTINUATION: typing.Final = 0
 OP_TEXT: typing.Final = 1
@@ -42,12 +41,7 @@ Message = tuple[int, bytes]
 
 
 def _compiled() -> types.ModuleType:
-    try:
-        return importlib.import_module("hikari_shard._fastpath.frames")
-    except ImportError as ex:
-        if REQUIRE_EXTENSIONS:
-            raise
-        pytest.skip(f"compiled frames extension not built: {ex}")
+    return load_or_skip("compiled").frames
 
 
 @pytest.fixture(params=["compiled", "pure"], scope="module")
@@ -65,36 +59,6 @@ def compiled_frames() -> types.ModuleType:
 
 # --------------------------------------------------------------------------------------------------
 # Helpers
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    mask: bytes | None = None,
-    length_bits: int | None = None,
-    declared: int | None = None,
-) -> bytes:
-    """Encode one frame; ``length_bits`` forces the 7/16/64-bit length form, ``declared`` lies about the length."""
-    length = len(payload) if declared is None else declared
-    if length_bits is None:
-        length_bits = 7 if length < 126 else 16 if length < 65536 else 64
-    mask_bit = 0x80 if mask is not None else 0
-    header = bytearray([(0x80 if fin else 0) | (rsv << 4) | opcode])
-    if length_bits == 7:
-        header.append(mask_bit | length)
-    elif length_bits == 16:
-        header.append(mask_bit | 126)
-        header += length.to_bytes(2, "big")
-    else:
-        header.append(mask_bit | 127)
-        header += length.to_bytes(8, "big")
-    if mask is not None:
-        header += mask
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return bytes(header) + payload
 
 
 class Recorder:
@@ -136,21 +100,21 @@ def outcome(impl: types.ModuleType, stream: bytes, cuts: typing.Iterable[int], m
 
 # A stream exercising every length form, control frames between fragments and empty frames.
 SMALL_STREAM_FRAMES: typing.Final = [
-    (frame(OP_BINARY, b"hello"), [(OP_BINARY, b"hello")]),
-    (frame(OP_TEXT, b""), [(OP_TEXT, b"")]),
-    (frame(OP_BINARY, bytes(range(125))), [(OP_BINARY, bytes(range(125)))]),
-    (frame(OP_BINARY, bytes(126)), [(OP_BINARY, bytes(126))]),
-    (frame(OP_TEXT, b"sixteen", length_bits=16), [(OP_TEXT, b"sixteen")]),
-    (frame(OP_TEXT, b"sixty-four", length_bits=64), [(OP_TEXT, b"sixty-four")]),
-    (frame(OP_PING, b"are you there"), [(OP_PING, b"are you there")]),
-    (frame(OP_BINARY, b"frag-1 ", fin=False), []),
-    (frame(OP_PONG, b""), [(OP_PONG, b"")]),
-    (frame(OP_CONTINUATION, b"", fin=False), []),
-    (frame(OP_PING, b"x" * 125), [(OP_PING, b"x" * 125)]),
-    (frame(OP_CONTINUATION, b"frag-2 " * 30, fin=False, length_bits=64), []),
-    (frame(OP_CONTINUATION, b"frag-3"), [(OP_BINARY, b"frag-1 " + b"frag-2 " * 30 + b"frag-3")]),
-    (frame(OP_BINARY, bytes(range(256)) * 2), [(OP_BINARY, bytes(range(256)) * 2)]),
-    (frame(OP_CLOSE, b"\x0f\xa0bye"), [(OP_CLOSE, b"\x0f\xa0bye")]),
+    (encode_frame(OP_BINARY, b"hello"), [(OP_BINARY, b"hello")]),
+    (encode_frame(OP_TEXT, b""), [(OP_TEXT, b"")]),
+    (encode_frame(OP_BINARY, bytes(range(125))), [(OP_BINARY, bytes(range(125)))]),
+    (encode_frame(OP_BINARY, bytes(126)), [(OP_BINARY, bytes(126))]),
+    (encode_frame(OP_TEXT, b"sixteen", length_bits=16), [(OP_TEXT, b"sixteen")]),
+    (encode_frame(OP_TEXT, b"sixty-four", length_bits=64), [(OP_TEXT, b"sixty-four")]),
+    (encode_frame(OP_PING, b"are you there"), [(OP_PING, b"are you there")]),
+    (encode_frame(OP_BINARY, b"frag-1 ", fin=False), []),
+    (encode_frame(OP_PONG, b""), [(OP_PONG, b"")]),
+    (encode_frame(OP_CONTINUATION, b"", fin=False), []),
+    (encode_frame(OP_PING, b"x" * 125), [(OP_PING, b"x" * 125)]),
+    (encode_frame(OP_CONTINUATION, b"frag-2 " * 30, fin=False, length_bits=64), []),
+    (encode_frame(OP_CONTINUATION, b"frag-3"), [(OP_BINARY, b"frag-1 " + b"frag-2 " * 30 + b"frag-3")]),
+    (encode_frame(OP_BINARY, bytes(range(256)) * 2), [(OP_BINARY, bytes(range(256)) * 2)]),
+    (encode_frame(OP_CLOSE, b"\x0f\xa0bye"), [(OP_CLOSE, b"\x0f\xa0bye")]),
 ]
 SMALL_STREAM: typing.Final = b"".join(f for f, _ in SMALL_STREAM_FRAMES)
 SMALL_EXPECTED: typing.Final = [m for _, ms in SMALL_STREAM_FRAMES for m in ms]
@@ -165,7 +129,7 @@ SMALL_EXPECTED: typing.Final = [m for _, ms in SMALL_STREAM_FRAMES for m in ms]
 def test_single_frame_every_length_form(frames_impl: types.ModuleType, opcode: int, length: int) -> None:
     payload = random.Random(length).randbytes(length)
     p, recorder = parser(frames_impl)
-    p.feed_data(frame(opcode, payload))
+    p.feed_data(encode_frame(opcode, payload))
     assert recorder.messages == [(opcode, payload)]
     assert p.buffered == 0
     assert not p.closed
@@ -174,7 +138,7 @@ def test_single_frame_every_length_form(frames_impl: types.ModuleType, opcode: i
 @pytest.mark.parametrize("length_bits", [16, 64])
 def test_non_minimal_length_forms_are_accepted(frames_impl: types.ModuleType, length_bits: int) -> None:
     p, recorder = parser(frames_impl)
-    p.feed_data(frame(OP_BINARY, b"abc", length_bits=length_bits))
+    p.feed_data(encode_frame(OP_BINARY, b"abc", length_bits=length_bits))
     assert recorder.messages == [(OP_BINARY, b"abc")]
 
 
@@ -185,7 +149,7 @@ def test_non_minimal_length_forms_are_accepted(frames_impl: types.ModuleType, le
 )  # fmt: skip
 def test_control_frames(frames_impl: types.ModuleType, opcode: int, payload: bytes) -> None:
     p, recorder = parser(frames_impl)
-    p.feed_data(frame(opcode, payload))
+    p.feed_data(encode_frame(opcode, payload))
     assert recorder.messages == [(opcode, payload)]
     assert p.closed == (opcode == OP_CLOSE)
 
@@ -194,15 +158,15 @@ def test_many_frames_in_one_chunk(frames_impl: types.ModuleType) -> None:
     rng = random.Random(1)
     expected = [(rng.choice((OP_TEXT, OP_BINARY)), rng.randbytes(rng.randrange(0, 2500))) for _ in range(400)]
     p, recorder = parser(frames_impl)
-    p.feed_data(b"".join(frame(op, payload) for op, payload in expected))
+    p.feed_data(b"".join(encode_frame(op, payload) for op, payload in expected))
     assert recorder.messages == expected
     assert p.buffered == 0
 
 
 def test_accepts_bytearray_and_memoryview(frames_impl: types.ModuleType) -> None:
     p, recorder = parser(frames_impl)
-    p.feed_data(bytearray(frame(OP_TEXT, b"one")))
-    p.feed_data(memoryview(frame(OP_TEXT, b"two")))
+    p.feed_data(bytearray(encode_frame(OP_TEXT, b"one")))
+    p.feed_data(memoryview(encode_frame(OP_TEXT, b"two")))
     assert recorder.messages == [(OP_TEXT, b"one"), (OP_TEXT, b"two")]
 
 
@@ -229,7 +193,7 @@ def test_every_pair_of_split_positions_around_headers(frames_impl: types.ModuleT
 
 def test_byte_by_byte(frames_impl: types.ModuleType) -> None:
     big = random.Random(2).randbytes(65536)
-    stream = frame(OP_BINARY, big) + SMALL_STREAM
+    stream = encode_frame(OP_BINARY, big) + SMALL_STREAM
     p, recorder = parser(frames_impl)
     for i in range(len(stream)):
         p.feed_data(stream[i : i + 1])
@@ -251,10 +215,12 @@ def test_buffered_counts_partial_frames(frames_impl: types.ModuleType) -> None:
     p.feed_data(b"\x82\x7f\x00")  # half a 64-bit length
     assert p.buffered == 3
     p, _ = parser(frames_impl)
-    p.feed_data(frame(OP_BINARY, bytes(1000))[:504])  # 4 header bytes, 500 payload bytes
+    p.feed_data(encode_frame(OP_BINARY, bytes(1000))[:504])  # 4 header bytes, 500 payload bytes
     assert p.buffered == 500
     p, _ = parser(frames_impl)
-    p.feed_data(frame(OP_TEXT, b"abc", fin=False) + frame(OP_CONTINUATION, b"defg", fin=False) + b"\x89\x05pi")
+    p.feed_data(
+        encode_frame(OP_TEXT, b"abc", fin=False) + encode_frame(OP_CONTINUATION, b"defg", fin=False) + b"\x89\x05pi"
+    )
     assert p.buffered == 7 + 2  # two fragments and the ping's first two payload bytes
     p.feed_data(b"ng!\x80")  # the rest of the ping, then the first byte of the next header
     assert p.buffered == 7 + 1  # the fragments and the first byte of the next header
@@ -262,13 +228,13 @@ def test_buffered_counts_partial_frames(frames_impl: types.ModuleType) -> None:
 
 def test_fragmented_message_with_interleaved_control_frames(frames_impl: types.ModuleType) -> None:
     stream = (
-        frame(OP_TEXT, b'{"op":0,', fin=False)
-        + frame(OP_PING, b"ping-1")
-        + frame(OP_CONTINUATION, b'"d":', fin=False)
-        + frame(OP_PONG, b"pong-1")
-        + frame(OP_CONTINUATION, b"", fin=False)
-        + frame(OP_CONTINUATION, b"{}}")
-        + frame(OP_BINARY, b"after")
+        encode_frame(OP_TEXT, b'{"op":0,', fin=False)
+        + encode_frame(OP_PING, b"ping-1")
+        + encode_frame(OP_CONTINUATION, b'"d":', fin=False)
+        + encode_frame(OP_PONG, b"pong-1")
+        + encode_frame(OP_CONTINUATION, b"", fin=False)
+        + encode_frame(OP_CONTINUATION, b"{}}")
+        + encode_frame(OP_BINARY, b"after")
     )
     expected = [(OP_PING, b"ping-1"), (OP_PONG, b"pong-1"), (OP_TEXT, b'{"op":0,"d":{}}'), (OP_BINARY, b"after")]
     p, recorder = parser(frames_impl)
@@ -283,18 +249,20 @@ def test_fragmented_message_with_interleaved_control_frames(frames_impl: types.M
 
 def test_fragmented_message_of_empty_frames(frames_impl: types.ModuleType) -> None:
     p, recorder = parser(frames_impl)
-    p.feed_data(frame(OP_BINARY, fin=False) + frame(OP_CONTINUATION, fin=False) + frame(OP_CONTINUATION))
+    p.feed_data(
+        encode_frame(OP_BINARY, fin=False) + encode_frame(OP_CONTINUATION, fin=False) + encode_frame(OP_CONTINUATION)
+    )
     assert recorder.messages == [(OP_BINARY, b"")]
-    p.feed_data(frame(OP_TEXT, b"next"))  # the empty message was closed properly
+    p.feed_data(encode_frame(OP_TEXT, b"next"))  # the empty message was closed properly
     assert recorder.messages[-1] == (OP_TEXT, b"next")
 
 
 def test_reused_buffer_never_leaks_into_earlier_or_later_messages(frames_impl: types.ModuleType) -> None:
     p, recorder = parser(frames_impl)
     long = b"L" * 5000
-    p.feed_data(frame(OP_BINARY, long[:2500], fin=False) + frame(OP_CONTINUATION, long[2500:]))
-    p.feed_data(frame(OP_BINARY, b"sh", fin=False) + frame(OP_CONTINUATION, b"ort"))
-    big = frame(OP_BINARY, b"B" * 3000)
+    p.feed_data(encode_frame(OP_BINARY, long[:2500], fin=False) + encode_frame(OP_CONTINUATION, long[2500:]))
+    p.feed_data(encode_frame(OP_BINARY, b"sh", fin=False) + encode_frame(OP_CONTINUATION, b"ort"))
+    big = encode_frame(OP_BINARY, b"B" * 3000)
     p.feed_data(big[:100])  # an unfragmented frame split across reads also goes through the buffer
     p.feed_data(big[100:])
     assert recorder.messages == [(OP_BINARY, long), (OP_BINARY, b"short"), (OP_BINARY, b"B" * 3000)]
@@ -302,9 +270,9 @@ def test_reused_buffer_never_leaks_into_earlier_or_later_messages(frames_impl: t
 
 def test_message_of_exactly_max_message_size_is_accepted(frames_impl: types.ModuleType) -> None:
     p, recorder = parser(frames_impl, max_message_size=1000)
-    p.feed_data(frame(OP_BINARY, b"a" * 1000))
-    p.feed_data(frame(OP_BINARY, b"b" * 600, fin=False) + frame(OP_CONTINUATION, b"c" * 400))
-    p.feed_data(frame(OP_PING, b"p" * 125))  # the limit is about data messages; control frames have their own
+    p.feed_data(encode_frame(OP_BINARY, b"a" * 1000))
+    p.feed_data(encode_frame(OP_BINARY, b"b" * 600, fin=False) + encode_frame(OP_CONTINUATION, b"c" * 400))
+    p.feed_data(encode_frame(OP_PING, b"p" * 125))  # the limit is about data messages; control frames have their own
     assert [len(payload) for _, payload in recorder.messages] == [1000, 1000, 125]
 
 
@@ -332,24 +300,33 @@ def test_constants(frames_impl: types.ModuleType) -> None:
 
 def test_close_is_delivered_then_everything_after_is_ignored(frames_impl: types.ModuleType) -> None:
     p, recorder = parser(frames_impl)
-    p.feed_data(frame(OP_BINARY, b"before") + frame(OP_CLOSE, b"\x0f\xa4") + frame(OP_BINARY, b"after") + b"\xff")
+    p.feed_data(
+        encode_frame(OP_BINARY, b"before")
+        + encode_frame(OP_CLOSE, b"\x0f\xa4")
+        + encode_frame(OP_BINARY, b"after")
+        + b"\xff"
+    )
     assert recorder.messages == [(OP_BINARY, b"before"), (OP_CLOSE, b"\x0f\xa4")]
     assert p.closed
     assert p.buffered == 0
-    p.feed_data(frame(OP_BINARY, b"later") + b"garbage that would be an error")
+    p.feed_data(encode_frame(OP_BINARY, b"later") + b"garbage that would be an error")
     assert recorder.messages == [(OP_BINARY, b"before"), (OP_CLOSE, b"\x0f\xa4")]
 
 
 def test_parser_is_closed_while_close_is_delivered(frames_impl: types.ModuleType) -> None:
     seen: list[bool] = []
     p = frames_impl.FrameParser(lambda opcode, payload: seen.append(p.closed))
-    p.feed_data(frame(OP_PING) + frame(OP_CLOSE))
+    p.feed_data(encode_frame(OP_PING) + encode_frame(OP_CLOSE))
     assert seen == [False, True]
 
 
 def test_close_during_a_fragmented_message_drops_it(frames_impl: types.ModuleType) -> None:
     p, recorder = parser(frames_impl)
-    p.feed_data(frame(OP_TEXT, b"part", fin=False) + frame(OP_CLOSE, b"\x03\xe8") + frame(OP_CONTINUATION, b"x"))
+    p.feed_data(
+        encode_frame(OP_TEXT, b"part", fin=False)
+        + encode_frame(OP_CLOSE, b"\x03\xe8")
+        + encode_frame(OP_CONTINUATION, b"x")
+    )
     assert recorder.messages == [(OP_CLOSE, b"\x03\xe8")]
     assert p.buffered == 0
 
@@ -368,13 +345,13 @@ def test_callback_exception_propagates_and_closes(frames_impl: types.ModuleType)
             raise boom
 
     p = frames_impl.FrameParser(on_message)
-    stream = frame(OP_TEXT, b"first") + frame(OP_TEXT, b"second") + frame(OP_TEXT, b"third")
+    stream = encode_frame(OP_TEXT, b"first") + encode_frame(OP_TEXT, b"second") + encode_frame(OP_TEXT, b"third")
     with pytest.raises(Boom) as info:
-        p.feed_data(stream + frame(OP_BINARY, b"partial")[:4])
+        p.feed_data(stream + encode_frame(OP_BINARY, b"partial")[:4])
     assert info.value is boom
     assert p.closed
     assert p.buffered == 0
-    p.feed_data(frame(OP_TEXT, b"fourth"))
+    p.feed_data(encode_frame(OP_TEXT, b"fourth"))
     assert delivered == [(OP_TEXT, b"first"), (OP_TEXT, b"second")]
 
 
@@ -385,9 +362,9 @@ def test_callback_exception_from_each_delivery_path(frames_impl: types.ModuleTyp
 
     p = frames_impl.FrameParser(on_message)
     data = {
-        "whole": frame(OP_BINARY, b"x"),
-        "buffered": frame(OP_BINARY, b"x", fin=False) + frame(OP_CONTINUATION, b"y"),
-        "control": frame(OP_PING, b"x"),
+        "whole": encode_frame(OP_BINARY, b"x"),
+        "buffered": encode_frame(OP_BINARY, b"x", fin=False) + encode_frame(OP_CONTINUATION, b"y"),
+        "control": encode_frame(OP_PING, b"x"),
     }[where]
     with pytest.raises(Boom):
         p.feed_data(data)
@@ -400,44 +377,49 @@ def test_callback_exception_from_each_delivery_path(frames_impl: types.ModuleTyp
 SECRET: typing.Final = b"TOKEN-DO-NOT-LOG"
 
 ERRORS: typing.Final = {
-    "masked frame": (frame(OP_BINARY, SECRET, mask=b"\x01\x02\x03\x04"), "masked"),
-    "rsv1": (frame(OP_BINARY, SECRET, rsv=4), "reserved bits"),
-    "rsv2": (frame(OP_BINARY, SECRET, rsv=2), "reserved bits"),
-    "rsv3": (frame(OP_TEXT, SECRET, rsv=1), "reserved bits"),
-    "rsv on control": (frame(OP_PING, SECRET, rsv=4), "reserved bits"),
-    **{f"opcode {op:#x}": (frame(op, SECRET), f"unknown opcode {op:#x}") for op in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15)},
-    "fragmented ping": (frame(OP_PING, SECRET, fin=False), "fragmented"),
-    "fragmented close": (frame(OP_CLOSE, b"\x03\xe8", fin=False), "fragmented"),
-    "ping of 126": (frame(OP_PING, SECRET * 8, length_bits=16), "more than 125"),
-    "pong of 126 in 64 bits": (frame(OP_PONG, SECRET, length_bits=64), "more than 125"),
-    "close of 1 byte": (frame(OP_CLOSE, b"\x03"), "1-byte payload"),
-    "continuation first": (frame(OP_CONTINUATION, SECRET), "without a started message"),
+    "masked frame": (encode_frame(OP_BINARY, SECRET, mask=b"\x01\x02\x03\x04"), "masked"),
+    "rsv1": (encode_frame(OP_BINARY, SECRET, rsv=4), "reserved bits"),
+    "rsv2": (encode_frame(OP_BINARY, SECRET, rsv=2), "reserved bits"),
+    "rsv3": (encode_frame(OP_TEXT, SECRET, rsv=1), "reserved bits"),
+    "rsv on control": (encode_frame(OP_PING, SECRET, rsv=4), "reserved bits"),
+    **{
+        f"opcode {op:#x}": (encode_frame(op, SECRET), f"unknown opcode {op:#x}")
+        for op in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15)
+    },
+    "fragmented ping": (encode_frame(OP_PING, SECRET, fin=False), "fragmented"),
+    "fragmented close": (encode_frame(OP_CLOSE, b"\x03\xe8", fin=False), "fragmented"),
+    "ping of 126": (encode_frame(OP_PING, SECRET * 8, length_bits=16), "more than 125"),
+    "pong of 126 in 64 bits": (encode_frame(OP_PONG, SECRET, length_bits=64), "more than 125"),
+    "close of 1 byte": (encode_frame(OP_CLOSE, b"\x03"), "1-byte payload"),
+    "continuation first": (encode_frame(OP_CONTINUATION, SECRET), "without a started message"),
     "continuation after finished": (
-        frame(OP_BINARY, b"do", fin=False) + frame(OP_CONTINUATION, b"ne") + frame(OP_CONTINUATION, SECRET),
+        encode_frame(OP_BINARY, b"do", fin=False)
+        + encode_frame(OP_CONTINUATION, b"ne")
+        + encode_frame(OP_CONTINUATION, SECRET),
         "without a started",
     ),
     "new text in fragmented": (
-        frame(OP_TEXT, SECRET, fin=False) + frame(OP_TEXT, SECRET),
+        encode_frame(OP_TEXT, SECRET, fin=False) + encode_frame(OP_TEXT, SECRET),
         "fragmented message is open",
     ),
     "new binary in fragmented": (
-        frame(OP_BINARY, SECRET, fin=False) + frame(OP_BINARY, SECRET, fin=False),
+        encode_frame(OP_BINARY, SECRET, fin=False) + encode_frame(OP_BINARY, SECRET, fin=False),
         "fragmented message is open",
     ),
-    "frame over limit": (frame(OP_BINARY, SECRET * 70), "message too big"),
+    "frame over limit": (encode_frame(OP_BINARY, SECRET * 70), "message too big"),
     "fragments over limit": (
-        frame(OP_BINARY, SECRET * 40, fin=False) + frame(OP_CONTINUATION, SECRET * 30),
+        encode_frame(OP_BINARY, SECRET * 40, fin=False) + encode_frame(OP_CONTINUATION, SECRET * 30),
         "message too big",
     ),
-    "64-bit top bit": (frame(OP_BINARY, declared=1 << 63, length_bits=64), "most significant bit"),
-    "64-bit all ones": (frame(OP_BINARY, declared=(1 << 64) - 1, length_bits=64), "most significant bit"),
+    "64-bit top bit": (encode_frame(OP_BINARY, declared=1 << 63, length_bits=64), "most significant bit"),
+    "64-bit all ones": (encode_frame(OP_BINARY, declared=(1 << 64) - 1, length_bits=64), "most significant bit"),
 }
 
 
 @pytest.mark.parametrize("case", list(ERRORS))
 def test_protocol_errors(frames_impl: types.ModuleType, case: str) -> None:
     data, reason = ERRORS[case]
-    stream = frame(OP_TEXT, b"before") + data
+    stream = encode_frame(OP_TEXT, b"before") + data
     delivered = [(OP_TEXT, b"before")] + ([(OP_BINARY, b"done")] if case == "continuation after finished" else [])
     for chunks in ([len(stream)], list(range(1, len(stream)))):  # whole, then byte by byte
         p, recorder = parser(frames_impl, max_message_size=1024)
@@ -447,12 +429,12 @@ def test_protocol_errors(frames_impl: types.ModuleType, case: str) -> None:
         assert recorder.messages == delivered
         assert p.closed
         assert p.buffered == 0
-        p.feed_data(frame(OP_TEXT, b"ignored"))
+        p.feed_data(encode_frame(OP_TEXT, b"ignored"))
         assert recorder.messages == delivered
 
 
 def test_huge_declared_length_is_refused_from_the_header_alone(frames_impl: types.ModuleType) -> None:
-    header = frame(OP_BINARY, declared=1 << 62, length_bits=64)
+    header = encode_frame(OP_BINARY, declared=1 << 62, length_bits=64)
     assert len(header) == 10
     tracemalloc.start()
     try:
@@ -477,7 +459,7 @@ def test_huge_declared_length_is_refused_from_the_header_alone(frames_impl: type
 def test_declared_length_allocates_little_ahead_of_the_data(
     frames_impl: types.ModuleType, declared: int, bound: int
 ) -> None:
-    start = frame(OP_BINARY, declared=declared, length_bits=64) + bytes(4096)
+    start = encode_frame(OP_BINARY, declared=declared, length_bits=64) + bytes(4096)
     tracemalloc.start()
     try:
         p, recorder = parser(frames_impl)
@@ -494,7 +476,7 @@ def test_declared_length_allocates_little_ahead_of_the_data(
 def test_large_frames_split_across_reads(frames_impl: types.ModuleType, length: int) -> None:
     # Around the 1 MiB point where the compiled parser stops filling the message's bytes in place.
     payload = random.Random(length).randbytes(length)
-    stream = frame(OP_BINARY, payload) + frame(OP_TEXT, b"next")
+    stream = encode_frame(OP_BINARY, payload) + encode_frame(OP_TEXT, b"next")
     p, recorder = parser(frames_impl)
     feed_chunks(p, stream, range(65536, len(stream), 65536))
     assert recorder.messages == [(OP_BINARY, payload), (OP_TEXT, b"next")]
@@ -516,7 +498,7 @@ def framed_traffic(draw: st.DrawFn) -> tuple[bytes, list[Message], bool]:
     for _ in range(draw(st.integers(0, 12))):
         if draw(st.booleans()):
             opcode, payload = draw(control_message)
-            stream += frame(opcode, payload)  # control frames must use the 7-bit length form
+            stream += encode_frame(opcode, payload)  # control frames must use the 7-bit length form
             delivered.append((opcode, payload))
             continue
         opcode, payload = draw(data_message)
@@ -525,15 +507,15 @@ def framed_traffic(draw: st.DrawFn) -> tuple[bytes, list[Message], bool]:
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
             length_bits = draw(st.sampled_from([None, None, 16, 64])) if len(piece) < 65536 else None
-            stream += frame(OP_CONTINUATION if index else opcode, piece, fin=last, length_bits=length_bits)
+            stream += encode_frame(OP_CONTINUATION if index else opcode, piece, fin=last, length_bits=length_bits)
             if not last and draw(st.integers(0, 3)) == 0:
                 ping, ping_payload = draw(control_message)
-                stream += frame(ping, ping_payload)
+                stream += encode_frame(ping, ping_payload)
                 delivered.append((ping, ping_payload))
         delivered.append((opcode, payload))
     closes = draw(st.booleans())
     if closes:
-        stream += frame(OP_CLOSE, b"\x0f\xa0")
+        stream += encode_frame(OP_CLOSE, b"\x0f\xa0")
         delivered.append((OP_CLOSE, b"\x0f\xa0"))
     return bytes(stream), delivered, closes
 
@@ -586,7 +568,7 @@ def hostile_stream(draw: st.DrawFn) -> bytes:
         length_bits = None
         if opcode < OP_CLOSE or damage == 5:
             length_bits = draw(st.sampled_from([None, None, 16, 64])) if length < 65536 else 64
-        stream += frame(
+        stream += encode_frame(
             opcode,
             payload,
             fin=fin,
@@ -607,11 +589,11 @@ def hostile_stream(draw: st.DrawFn) -> bytes:
     compiled_cuts=st.lists(st.integers(0, 8000), max_size=20),
     pure_cuts=st.lists(st.integers(0, 8000), max_size=20),
 )
-@example(frame(OP_CLOSE, b"\x03\xe8!"), 100, [], [3])
-@example(frame(OP_PING, b"p", length_bits=16), 100, [3], [])
-@example(frame(OP_BINARY, declared=1 << 63, length_bits=64) + b"xx", 100, [], [5])
-@example(frame(OP_TEXT, b"ab", fin=False) + frame(OP_CONTINUATION, b"cde"), 5, [], [])
-@example(frame(OP_TEXT, b"ab", fin=False) + frame(OP_CONTINUATION, b"cdef"), 5, [9], [])
+@example(encode_frame(OP_CLOSE, b"\x03\xe8!"), 100, [], [3])
+@example(encode_frame(OP_PING, b"p", length_bits=16), 100, [3], [])
+@example(encode_frame(OP_BINARY, declared=1 << 63, length_bits=64) + b"xx", 100, [], [5])
+@example(encode_frame(OP_TEXT, b"ab", fin=False) + encode_frame(OP_CONTINUATION, b"cde"), 5, [], [])
+@example(encode_frame(OP_TEXT, b"ab", fin=False) + encode_frame(OP_CONTINUATION, b"cdef"), 5, [9], [])
 def test_compiled_and_pure_agree_on_anything(
     compiled_frames: types.ModuleType,
     stream: bytes,
@@ -679,7 +661,7 @@ async def test_frames_from_a_real_aiohttp_server(frames_impl: types.ModuleType) 
             raw += chunk
             p.feed_data(chunk)
         # Answer the close (masked, as a client must), then hang up.
-        writer.write(frame(OP_CLOSE, b"\x0f\xa0", mask=b"\x11\x22\x33\x44"))
+        writer.write(encode_frame(OP_CLOSE, b"\x0f\xa0", mask=b"\x11\x22\x33\x44"))
         writer.close()
         await writer.wait_closed()
     finally:

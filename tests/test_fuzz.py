@@ -37,6 +37,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hikari_shard import _consumers
+from hikari_shard.testing import encode_frame
 
 try:
     from compression import zstd  # type: ignore[import-not-found]
@@ -177,17 +178,6 @@ def gateway_payload(c: Choices, seq: list[int]) -> bytes:
     return json.dumps(ordered, separators=c.choice(((",", ":"), (", ", ": ")))).encode()
 
 
-def ws_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
-    """One server-to-client websocket frame (unmasked)."""
-    first = (0x80 if fin else 0) | opcode
-    size = len(payload)
-    if size < 126:
-        return bytes((first, size)) + payload
-    if size < 1 << 16:
-        return bytes((first, 126)) + size.to_bytes(2, "big") + payload
-    return bytes((first, 127)) + size.to_bytes(8, "big") + payload
-
-
 @dataclasses.dataclass
 class Scenario:
     compression: str
@@ -233,17 +223,17 @@ def scenario(c: Choices) -> Scenario:
     stream = bytearray()
     for opcode, message in messages:
         if c.integer(0, 6) == 0:
-            stream += ws_frame(c.choice((9, 10)), c.binary(8))  # ping / pong
+            stream += encode_frame(c.choice((9, 10)), c.binary(8))  # ping / pong
         if c.integer(0, 5) == 0 and len(message) > 1:  # websocket fragmentation
             cut = c.integer(1, len(message) - 1)
-            stream += ws_frame(opcode, message[:cut], fin=False)
+            stream += encode_frame(opcode, message[:cut], fin=False)
             if c.integer(0, 2) == 0:
-                stream += ws_frame(9, b"mid")  # a control frame between fragments
-            stream += ws_frame(0, message[cut:])
+                stream += encode_frame(9, b"mid")  # a control frame between fragments
+            stream += encode_frame(0, message[cut:])
         else:
-            stream += ws_frame(opcode, message)
+            stream += encode_frame(opcode, message)
     if c.integer(0, 4) == 0:
-        stream += ws_frame(8, (4000 + c.integer(0, 14)).to_bytes(2, "big") + b"bye")
+        stream += encode_frame(8, (4000 + c.integer(0, 14)).to_bytes(2, "big") + b"bye")
 
     for _ in range(c.choice((0, 0, 0, 1, 2, 5))):  # byte damage
         if not stream:

@@ -48,14 +48,13 @@ import pytest
 from aiohttp import web
 from hikari import errors
 from hikari.api import shard as shard_api
-from hikari.impl import config
 
 import helpers
 import hikari_shard
-from helpers import no_leaks, open_fds
+from helpers import TOKEN, Recorder, make_shard, no_leaks, open_fds
 from hikari_shard import _fast
 from hikari_shard import shard as shard_module
-from hikari_shard.testing import REDACTED, GatewayEmulator, make_bot_token
+from hikari_shard.testing import REDACTED, GatewayEmulator, encode_frame, make_bot_token
 
 if typing.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -68,7 +67,7 @@ def _flag(name: str) -> bool:
 
 
 SOAK: typing.Final = _flag("HIKARI_SHARD_SOAK")
-TOKEN: typing.Final = make_bot_token()
+
 TIMEOUT: typing.Final = 10.0
 """Upper bound of any single wait in these tests."""
 PROMPT: typing.Final = 2.0
@@ -84,30 +83,6 @@ slow_soak = pytest.mark.skipif(not SOAK, reason="long run: set HIKARI_SHARD_SOAK
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-class Recorder:
-    """Stands in for hikari's event manager: records every raw event and every dispatched event."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, typing.Any]] = []
-        self.dispatched: list[object] = []
-
-    def consume_raw_event(self, name: str, shard: object, data: typing.Any) -> None:
-        self.events.append((name, data))
-
-    async def dispatch(self, event: object, *, return_tasks: bool = False) -> asyncio.Future[None]:
-        self.dispatched.append(event)
-        future = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
-
-    def ids(self, name: str = "MESSAGE_CREATE") -> list[int]:
-        """The ``k`` tag of every consumed ``name`` dispatch, in order."""
-        return [data["k"] for n, data in self.events if n == name]
-
-    def count(self, name: str) -> int:
-        return sum(1 for n, _ in self.events if n == name)
 
 
 class CountingRecorder(Recorder):
@@ -129,31 +104,6 @@ class CountingRecorder(Recorder):
             self.out_of_order.append((self.next_k, k))
         self.next_k = k + 1
         self.delivered += 1
-
-
-class EventFactory:
-    """Stands in for hikari's event factory for the two events the shard creates itself."""
-
-    def deserialize_connected_event(self, shard: object) -> str:
-        return "connected"
-
-    def deserialize_disconnected_event(self, shard: object) -> str:
-        return "disconnected"
-
-
-def make_shard(
-    url: str, recorder: Recorder, *, compression: str | None = None, token: str = TOKEN
-) -> hikari_shard.GatewayShardImpl:
-    return hikari_shard.GatewayShardImpl(
-        intents=hikari.Intents.ALL_UNPRIVILEGED,
-        http_settings=config.HTTPSettings(),
-        proxy_settings=config.ProxySettings(),
-        event_manager=typing.cast("typing.Any", recorder),
-        event_factory=typing.cast("typing.Any", EventFactory()),
-        token=token,
-        url=url,
-        compression=compression,
-    )
 
 
 async def wait_until(predicate: Callable[[], object], what: str, *, timeout: float = TIMEOUT) -> None:  # noqa: ASYNC109
@@ -491,7 +441,7 @@ async def test_bad_input_is_a_transport_error_then_resume(
     caplog.set_level(logging.INFO, logger="hikari.gateway")
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder, compression=compression)
+        shard = make_shard(emulator, manager=recorder, compression=compression)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             conn = emulator.connections[-1]
@@ -523,7 +473,7 @@ async def test_decompressed_message_over_the_cap(
     bomb = {"op": 0, "s": None, "t": "BOMB", "d": "a" * (4 * cap)}  # not stored in the session: no replay
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder, compression=compression)
+        shard = make_shard(emulator, manager=recorder, compression=compression)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             conn = emulator.connections[-1]
@@ -569,7 +519,7 @@ async def test_hello_without_a_usable_interval(caplog: pytest.LogCaptureFixture,
     caplog.set_level(logging.INFO, logger="hikari.gateway")
     async with no_leaks(), MiniGateway(["normal", "normal", hello, "normal"]) as gateway:
         recorder = Recorder()
-        shard = make_shard(gateway.url, recorder)
+        shard = make_shard(gateway, manager=recorder, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             for k in range(3):
@@ -608,7 +558,7 @@ async def test_reconnect_as_the_first_opcode_resumes(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.INFO, logger="hikari.gateway")
     async with no_leaks(), MiniGateway(["normal", {"op": 7, "d": None}, "normal"]) as gateway:
         recorder = Recorder()
-        shard = make_shard(gateway.url, recorder)
+        shard = make_shard(gateway, manager=recorder, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             await gateway.dispatch("MESSAGE_CREATE", {"k": 0})
@@ -632,7 +582,7 @@ async def test_a_replay_of_dispatches_already_seen_is_dropped(caplog: pytest.Log
     caplog.set_level(logging.DEBUG, logger="hikari.gateway")
     async with no_leaks(), MiniGateway(replay_overlap=4) as gateway:
         recorder = Recorder()
-        shard = make_shard(gateway.url, recorder)
+        shard = make_shard(gateway, manager=recorder, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             for k in range(5):
@@ -656,7 +606,7 @@ async def test_server_pings_are_answered() -> None:
     """A websocket ping from the server gets its pong (the compiled path answers them itself)."""
     async with no_leaks(), MiniGateway() as gateway:
         recorder = Recorder()
-        shard = make_shard(gateway.url, recorder)
+        shard = make_shard(gateway, manager=recorder, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             connection = gateway.connections[0]
@@ -675,7 +625,7 @@ async def test_server_pings_are_answered() -> None:
 async def test_fatal_close_codes_stop_the_shard(code: int) -> None:
     """A fatal close mid-session ends the shard with the error (join() raises it); nothing keeps running."""
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
-        shard = make_shard(emulator.url, Recorder())
+        shard = make_shard(emulator, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             await emulator.connections[-1].close(code, "fatal")
@@ -695,7 +645,7 @@ async def test_a_refused_resume_starts_a_new_session() -> None:
     """The server refuses the RESUME (INVALID_SESSION false): identify again, new events still arrive once."""
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder, compression=ZLIB)
+        shard = make_shard(emulator, manager=recorder, compression=ZLIB)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             await emulator.dispatch("MESSAGE_CREATE", {"k": 0})
@@ -719,7 +669,7 @@ async def test_concurrent_closes_and_a_restart() -> None:
     """Two close() at once both return; the shard starts again afterwards and works."""
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder)
+        shard = make_shard(emulator, manager=recorder, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         await asyncio.wait_for(asyncio.gather(shard.close(), shard.close()), PROMPT)
         assert not shard.is_alive
@@ -736,7 +686,7 @@ async def test_concurrent_closes_and_a_restart() -> None:
 async def test_close_releases_commands_waiting_on_the_rate_limit() -> None:
     """A command stuck behind the outgoing rate limit is released by close() with ComponentStateConflictError."""
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
-        shard = make_shard(emulator.url, Recorder())
+        shard = make_shard(emulator, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             sent = 0
@@ -766,7 +716,7 @@ async def test_an_unreachable_resume_url_falls_back_to_the_gateway_url() -> None
         dead_url = f"ws://127.0.0.1:{unused.getsockname()[1]}"
     async with no_leaks(), MiniGateway(resume_url=dead_url) as gateway:
         recorder = Recorder()
-        shard = make_shard(gateway.url, recorder)
+        shard = make_shard(gateway, manager=recorder, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             assert shard.resume_gateway_url == dead_url
@@ -850,7 +800,7 @@ async def _chaos(
     split = 64 if compression == ZLIB else None
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=0.2, split_frames=split) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder, compression=compression)
+        shard = make_shard(emulator, manager=recorder, compression=compression)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             for kind in faults:
@@ -858,7 +808,7 @@ async def _chaos(
                     # Only once everything of the session was delivered and the shard is connected.
                     await burst(rng.randint(0, 20))
                     produced = len(_produced(emulator))
-                    await wait_until(lambda n=produced: len(recorder.events) and len(recorder.ids()) >= n, "catch-up")
+                    await wait_until(lambda n=produced: len(recorder.raw) and len(recorder.ids()) >= n, "catch-up")
                     await wait_until(lambda: _recovered(emulator, shard), "a connected shard")
                     sessions = len(emulator.sessions)
                     try:
@@ -964,7 +914,7 @@ async def test_cancelling_start_during_the_handshake(behaviour: str) -> None:
     (Like hikari, close() is only for a started shard; a pending start() is cancelled instead.)
     """
     async with no_leaks(), MiniGateway([behaviour]) as gateway:
-        shard = make_shard(gateway.url, Recorder())
+        shard = make_shard(gateway, compression=None)
         starting = asyncio.create_task(shard.start())
         connection = await gateway.wait_for_connection(0)
         if behaviour == "silent":
@@ -1016,7 +966,7 @@ async def test_close_during_a_reconnect(
         monkeypatch.setattr(shard_module, "_INVALID_SESSION_WAIT", (100.0, 100.0))
 
     async with no_leaks(), MiniGateway(["normal", second, second]) as gateway:
-        shard = make_shard(gateway.url, Recorder())
+        shard = make_shard(gateway, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         first = gateway.connections[0]
         try:
@@ -1054,7 +1004,7 @@ async def test_close_at_random_moments_of_a_reconnect(compression: str | None) -
     kinds = ("drop", "reconnect", "invalid_session_resumable", "close_4000", "close_4009", "invalid_session")
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=0.2) as emulator:
         for _ in range(rounds):
-            shard = make_shard(emulator.url, Recorder(), compression=compression)
+            shard = make_shard(emulator, compression=compression)
             await asyncio.wait_for(shard.start(), TIMEOUT)
             conn = emulator.connections[-1]
             fault = asyncio.ensure_future(_inject(rng.choice(kinds), conn))
@@ -1074,7 +1024,7 @@ async def test_close_while_a_lost_connection_is_torn_down(compression: str | Non
     iteration after the shard started the teardown (its router is closed first thing).
     """
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=30) as emulator:
-        shard = make_shard(emulator.url, Recorder(), compression=compression)
+        shard = make_shard(emulator, compression=compression)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         keep_alive = shard._keep_alive_task
         assert keep_alive is not None
@@ -1107,7 +1057,7 @@ async def test_close_mid_stream() -> None:
     """close() while dispatches pour in: prompt, the session ended with 1001, nothing left running."""
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=0.5) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder, compression=ZLIB)
+        shard = make_shard(emulator, manager=recorder, compression=ZLIB)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         counter = itertools.count()
 
@@ -1118,7 +1068,7 @@ async def test_close_mid_stream() -> None:
 
         streaming = asyncio.create_task(stream())
         try:
-            await wait_until(lambda: len(recorder.events) > 2_000, "the stream")
+            await wait_until(lambda: len(recorder.raw) > 2_000, "the stream")
             assert not streaming.done()
         finally:
             await timed_close(shard)
@@ -1171,10 +1121,7 @@ class RawPeer:
 
     @staticmethod
     def _frame(payload: dict[str, typing.Any]) -> bytes:
-        data = orjson.dumps(payload)
-        if len(data) < 126:
-            return bytes((0x81, len(data))) + data
-        return bytes((0x81, 126)) + len(data).to_bytes(2, "big") + data
+        return encode_frame(1, orjson.dumps(payload))
 
     @staticmethod
     async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -1237,7 +1184,7 @@ async def test_close_with_a_peer_that_never_answers_the_close_frame() -> None:
     (hikari 2.7 would wait up to 5 s for the peer's close frame.)
     """
     async with no_leaks(), RawPeer() as peer:
-        shard = make_shard(peer.url, Recorder())
+        shard = make_shard(peer, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         await timed_close(shard)
         await assert_no_client_tasks("after close()")
@@ -1248,7 +1195,7 @@ async def test_a_frame_split_right_after_hello(caplog: pytest.LogCaptureFixture,
     """HELLO, then a HEARTBEAT request whose bytes arrive in two TCP reads: nothing is lost or misread."""
     caplog.set_level(logging.INFO, logger="hikari.gateway")
     async with no_leaks(), RawPeer(split=split) as peer:
-        shard = make_shard(peer.url, Recorder())
+        shard = make_shard(peer, compression=None)
         try:
             await asyncio.wait_for(shard.start(), 2)
             await wait_until(lambda: 1 in peer.client_ops, "the heartbeat asked for")
@@ -1270,7 +1217,7 @@ async def _soak(*, total: int, chunk: int, compression: str | None) -> dict[str,
     started = time.monotonic()
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=5) as emulator:
         recorder = CountingRecorder()
-        shard = make_shard(emulator.url, recorder, compression=compression)
+        shard = make_shard(emulator, manager=recorder, compression=compression)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             sent = 0
@@ -1367,7 +1314,7 @@ async def test_the_token_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
     captured: list[str] = []
     async with no_leaks(), GatewayEmulator(token=TOKEN, heartbeat_interval=0.2) as emulator:
         recorder = Recorder()
-        shard = make_shard(emulator.url, recorder, compression=ZLIB)
+        shard = make_shard(emulator, manager=recorder, compression=ZLIB)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
             captured += [repr(shard), str(shard)]
@@ -1394,7 +1341,7 @@ async def test_the_token_never_leaks(caplog: pytest.LogCaptureFixture) -> None:
             await timed_close(shard)
 
         # A wrong token: the fatal 4004 must not quote it either.
-        bad = make_shard(emulator.url, Recorder(), token=wrong_token)
+        bad = make_shard(emulator, token=wrong_token, compression=None)
         with pytest.raises(errors.GatewayServerClosedConnectionError) as failure:
             await asyncio.wait_for(bad.start(), TIMEOUT)
         assert failure.value.code == 4004

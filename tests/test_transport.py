@@ -11,17 +11,7 @@ import orjson
 from hikari import errors
 
 from hikari_shard import _fast, _transport
-
-
-def frame(payload: bytes, opcode: int = 1) -> bytes:
-    size = len(payload)
-    if size < 126:
-        header = bytes((0x80 | opcode, size))
-    elif size < 65536:
-        header = bytes((0x80 | opcode, 126)) + size.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 127)) + size.to_bytes(8, "big")
-    return header + payload
+from hikari_shard.testing import encode_frame
 
 
 class Consumer:
@@ -59,7 +49,7 @@ def make_feed() -> tuple[_transport._FrameFeed, Consumer, collections.deque[typi
 
 def stream(start: int, stop: int) -> bytes:
     return b"".join(
-        frame(orjson.dumps({"op": 0, "t": "X", "s": i + 1, "d": {"i": i, "pad": "x" * 300}}))
+        encode_frame(1, orjson.dumps({"op": 0, "t": "X", "s": i + 1, "d": {"i": i, "pad": "x" * 300}}))
         for i in range(start, stop)
     )
 
@@ -80,7 +70,7 @@ async def test_a_big_chunk_is_routed_at_once_in_order() -> None:
 async def test_an_error_stops_the_feed_and_reaches_the_shard() -> None:
     feed, consumer, pending, _ = make_feed()
     # True tells aiohttp's protocol to drop the rest of the connection's bytes.
-    assert feed.feed_data(stream(0, 100) + frame(b"{not json") + stream(100, 200)) == (True, b"")
+    assert feed.feed_data(stream(0, 100) + encode_frame(1, b"{not json") + stream(100, 200)) == (True, b"")
     assert consumer.seqs == list(range(100))  # everything before the bad payload, nothing after
     assert isinstance(pending[-1], errors.GatewayTransportError)
     feed.feed_data(stream(200, 201))

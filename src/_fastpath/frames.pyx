@@ -1,22 +1,7 @@
 """Client-side RFC 6455 frame parsing, compiled twin of :mod:`hikari_shard._pure.frames`.
 
-:class:`FrameParser` is fed the raw bytes the gateway's TCP connection delivers (after the HTTP
-upgrade) and calls ``on_message(opcode, payload)`` once per complete message:
-
-* text and binary messages whole, with websocket fragmentation (a frame without FIN, then
-  continuation frames) reassembled in one reused buffer.  A message that is one frame lying
-  wholly inside the fed chunk is handed over as a single slice of that chunk, copied once;
-* ping, pong and close frames as they arrive, even between the fragments of a data message.
-
-Chunks may be split anywhere: whatever belongs to an unfinished frame is kept until the next
-:meth:`FrameParser.feed_data`.  No extension is negotiated, so every reserved bit must be zero; a
-server never masks its frames.  Text is not checked for UTF-8 and close codes are not checked
-either: the payloads are handed over as they came, for the JSON decoder and the shard to judge.
-
-A protocol violation raises :class:`hikari.errors.GatewayTransportError` whose message names the
-violation and the sizes involved, never payload bytes.  An oversized frame is refused from its
-header alone, before any of its payload is buffered.  After an error, a delivered close frame or
-an exception from ``on_message``, the parser is closed and ignores whatever it is fed.
+The pure module is the reference: it documents the API and the behaviour, defines the public
+constants (imported from it here) and is what the differential tests compare this one against.
 
 The per-frame work is plain C over the chunk's bytes; the only Python calls are creating the
 payload ``bytes`` and calling ``on_message``.  The message buffer is ``PyMem`` memory (visible to
@@ -27,16 +12,6 @@ arrive (up to 1 MiB) and filled in place.
 
 from __future__ import annotations
 
-__all__ = (
-    "DEFAULT_MAX_MESSAGE_SIZE",
-    "OP_BINARY",
-    "OP_CLOSE",
-    "OP_CONTINUATION",
-    "OP_PING",
-    "OP_PONG",
-    "OP_TEXT",
-    "FrameParser",
-)
 
 cimport cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
@@ -44,25 +19,18 @@ from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.stdint cimport uint64_t
 from libc.string cimport memcpy
 
-import typing
-
 from hikari import errors
 
-DEFAULT_MAX_MESSAGE_SIZE: typing.Final[int] = 64 * 1024 * 1024
-"""Largest message accepted, in bytes (the payload of all its frames together)."""
+from hikari_shard._pure import frames as _reference
 
-OP_CONTINUATION: typing.Final[int] = 0
-"""A later fragment of a fragmented text or binary message."""
-OP_TEXT: typing.Final[int] = 1
-"""A text message (UTF-8, not validated here)."""
-OP_BINARY: typing.Final[int] = 2
-"""A binary message: what the gateway sends when transport compression is on."""
-OP_CLOSE: typing.Final[int] = 8
-"""A close frame: an optional 2-byte big-endian close code and a UTF-8 reason."""
-OP_PING: typing.Final[int] = 9
-"""A ping frame; the client should answer with a pong carrying the same payload."""
-OP_PONG: typing.Final[int] = 10
-"""A pong frame."""
+__all__ = _reference.__all__
+DEFAULT_MAX_MESSAGE_SIZE = _reference.DEFAULT_MAX_MESSAGE_SIZE
+OP_CONTINUATION = _reference.OP_CONTINUATION
+OP_TEXT = _reference.OP_TEXT
+OP_BINARY = _reference.OP_BINARY
+OP_CLOSE = _reference.OP_CLOSE
+OP_PING = _reference.OP_PING
+OP_PONG = _reference.OP_PONG
 
 cdef enum:
     _OP_CONTINUATION = 0
@@ -103,21 +71,7 @@ cdef object _error(str reason):
 cdef class FrameParser:
     """Parses the server-to-client frames of one websocket connection.
 
-    Parameters
-    ----------
-    on_message
-        Called as ``on_message(opcode, payload)`` for every complete message: :data:`OP_TEXT` or
-        :data:`OP_BINARY` with the whole (reassembled) message, :data:`OP_PING`, :data:`OP_PONG`
-        or :data:`OP_CLOSE` with the control frame's payload.  Its return value is ignored; an
-        exception it raises propagates out of :meth:`feed_data` and closes the parser.
-    max_message_size
-        The largest message accepted, in bytes.  A frame whose declared length would take its
-        message over this limit is refused from its header, before anything is buffered.
-
-    Raises
-    ------
-    ValueError
-        If ``max_message_size`` is below 1.
+    The same API as :class:`hikari_shard._pure.frames.FrameParser`, which documents it.
     """
 
     cdef object _on_message
@@ -171,10 +125,7 @@ cdef class FrameParser:
 
     @property
     def closed(self) -> bool:
-        """Whether the parser is done: a close frame was delivered, or an error was raised.
-
-        Once closed, :meth:`feed_data` ignores what it is given.
-        """
+        """Whether the parser is done: a close frame was delivered, or an error was raised."""
         return self._closed
 
     @property
@@ -184,20 +135,7 @@ cdef class FrameParser:
 
     @cython.annotation_typing(False)
     def feed_data(self, data: bytes) -> None:
-        """Parse the next bytes received from the server.
-
-        Parameters
-        ----------
-        data
-            The bytes, split anywhere (any bytes-like object is accepted).
-
-        Raises
-        ------
-        hikari.errors.GatewayTransportError
-            If the server broke the websocket protocol or sent a message over the size limit.
-        Exception
-            Whatever ``on_message`` raised.
-        """
+        """Parse the next bytes received from the server (any bytes-like object, split anywhere)."""
         if self._closed:
             return
         if not PyBytes_CheckExact(data):
@@ -299,24 +237,18 @@ cdef class FrameParser:
                 self._on_message(self._opcode, payload)
 
     cdef int _check_start(self, unsigned char first, unsigned char second) except -1:
-        """Validate the first two bytes of a frame header."""
+        """Accept a valid frame header start in C; otherwise the pure twin's ``_check_start`` raises the error."""
         cdef int opcode = first & 0x0F
-        if first & 0x70:
-            raise _error(f"a frame has reserved bits set (0x{first & 0x70:02x}) but no extension was negotiated")
-        if not (opcode <= _OP_BINARY or _OP_CLOSE <= opcode <= _OP_PONG):
-            raise _error(f"a frame has the unknown opcode 0x{opcode:x}")
-        if second & 0x80:
-            raise _error("the server sent a masked frame (a server must never mask)")
-        if opcode >= _OP_CLOSE:
-            if not first & 0x80:
-                raise _error(f"a control frame (opcode 0x{opcode:x}) is fragmented")
-            if second & 0x7F > _MAX_CONTROL_PAYLOAD:
-                raise _error(f"a control frame (opcode 0x{opcode:x}) declares more than 125 payload bytes")
-        elif opcode == _OP_CONTINUATION:
-            if self._fragmented_opcode == 0:
-                raise _error("a continuation frame arrived without a started message")
-        elif self._fragmented_opcode != 0:
-            raise _error(f"a new data frame (opcode 0x{opcode:x}) arrived while a fragmented message is open")
+        if not (first & 0x70 or second & 0x80):
+            if opcode >= _OP_CLOSE:
+                if opcode <= _OP_PONG and first & 0x80 and second & 0x7F <= _MAX_CONTROL_PAYLOAD:
+                    return 0
+            elif opcode == _OP_CONTINUATION:
+                if self._fragmented_opcode != 0:
+                    return 0
+            elif opcode <= _OP_BINARY and self._fragmented_opcode == 0:
+                return 0
+        _reference._check_start(first, second, self._fragmented_opcode)
         return 0
 
     cdef int _begin_frame(self, const unsigned char* header) except -1:

@@ -315,21 +315,8 @@ cdef object _scan_buffer(const unsigned char* p, Py_ssize_t n):
 def scan(payload):
     """Read ``op``, ``s`` and ``t`` from the top level of a JSON gateway payload.
 
-    Parameters
-    ----------
-    payload
-        The raw payload: any bytes-like object (``bytes``, ``bytearray``, ``memoryview``).
-
-    Returns
-    -------
-    tuple[int, int | None, str | None] | None
-        ``(op, s, t)``, or ``None`` when the payload is not plainly of the accepted shape and must
-        be decoded fully (see the module documentation).
-
-    Raises
-    ------
-    TypeError
-        If ``payload`` is not a bytes-like object.
+    The same function as :func:`hikari_shard._pure.scan.scan`, which documents it: ``(op, s, t)``,
+    or ``None`` when the payload must be decoded fully; `TypeError` if it is not bytes-like.
     """
     cdef Py_buffer view
     if PyBytes_CheckExact(payload):

@@ -1,7 +1,9 @@
 """Choose the compiled or the pure-Python implementation of every hot path.
 
-The compiled modules live in :mod:`hikari_shard._fastpath` (built from ``src/_fastpath/*.pyx``);
-their pure twins, with the same API, live in :mod:`hikari_shard._pure`.  The compiled ones are used
+The compiled modules live in :mod:`hikari_shard._fastpath` (built by ``setup.py`` from
+``src/_fastpath/<name>.pyx``, or from the single source ``src/hikari_shard/_pure/<name>.py`` with the
+C types of ``src/hikari_shard/_fastpath/<name>.pxd``); the pure modules, with the same API, live in
+:mod:`hikari_shard._pure`.  The compiled ones are used
 unless ``HIKARI_SHARD_NO_EXTENSIONS`` is set to a non-empty value other than ``0``, or they cannot be
 imported (one DEBUG line on the ``hikari_shard`` logger says why).
 

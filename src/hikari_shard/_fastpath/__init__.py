@@ -1,4 +1,7 @@
-"""Compiled hot paths, built from ``src/_fastpath/*.pyx`` (see ``setup.py``).
+"""Compiled hot paths, built by ``setup.py``.
 
-Import them through :mod:`hikari_shard._fast`, which falls back to :mod:`hikari_shard._pure`.
+``frames``, ``scan`` and ``router`` from ``src/_fastpath/<name>.pyx``; ``inflate`` and ``ratelimit``
+from the single source ``src/hikari_shard/_pure/<name>.py`` with the C types of ``<name>.pxd`` in
+this folder.  Import them through :mod:`hikari_shard._fast`, which falls back to
+:mod:`hikari_shard._pure`.
 """

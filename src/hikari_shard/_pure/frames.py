@@ -76,6 +76,30 @@ def _error(reason: str) -> errors.GatewayTransportError:
     return errors.GatewayTransportError(f"websocket: {reason}")
 
 
+def _check_start(first: int, second: int, fragmented_opcode: int) -> None:
+    """Validate the first two bytes of a frame header, given the opcode of the open fragmented message.
+
+    The compiled twin accepts a valid header in C and calls this to raise the error otherwise.
+    """
+    if first & 0x70:
+        raise _error(f"a frame has reserved bits set (0x{first & 0x70:02x}) but no extension was negotiated")
+    opcode = first & 0x0F
+    if opcode not in _KNOWN_OPCODES:
+        raise _error(f"a frame has the unknown opcode 0x{opcode:x}")
+    if second & 0x80:
+        raise _error("the server sent a masked frame (a server must never mask)")
+    if opcode >= OP_CLOSE:
+        if not first & 0x80:
+            raise _error(f"a control frame (opcode 0x{opcode:x}) is fragmented")
+        if second & 0x7F > _MAX_CONTROL_PAYLOAD:
+            raise _error(f"a control frame (opcode 0x{opcode:x}) declares more than 125 payload bytes")
+    elif opcode == OP_CONTINUATION:
+        if not fragmented_opcode:
+            raise _error("a continuation frame arrived without a started message")
+    elif fragmented_opcode:
+        raise _error(f"a new data frame (opcode 0x{opcode:x}) arrived while a fragmented message is open")
+
+
 class FrameParser:
     """Parses the server-to-client frames of one websocket connection.
 
@@ -196,7 +220,7 @@ class FrameParser:
                         pos += take
                         if len(partial) < 2:
                             return
-                        self._check_start(partial[0], partial[1])
+                        _check_start(partial[0], partial[1], self._fragmented_opcode)
                     need = _header_size(partial[1]) - len(partial)
                     take = min(need, size - pos)
                     partial += data[pos : pos + take]
@@ -252,31 +276,11 @@ class FrameParser:
                 if self._closed:
                     return
 
-    def _check_start(self, first: int, second: int) -> None:
-        """Validate the first two bytes of a frame header."""
-        if first & 0x70:
-            raise _error(f"a frame has reserved bits set (0x{first & 0x70:02x}) but no extension was negotiated")
-        opcode = first & 0x0F
-        if opcode not in _KNOWN_OPCODES:
-            raise _error(f"a frame has the unknown opcode 0x{opcode:x}")
-        if second & 0x80:
-            raise _error("the server sent a masked frame (a server must never mask)")
-        if opcode >= OP_CLOSE:
-            if not first & 0x80:
-                raise _error(f"a control frame (opcode 0x{opcode:x}) is fragmented")
-            if second & 0x7F > _MAX_CONTROL_PAYLOAD:
-                raise _error(f"a control frame (opcode 0x{opcode:x}) declares more than 125 payload bytes")
-        elif opcode == OP_CONTINUATION:
-            if not self._fragmented_opcode:
-                raise _error("a continuation frame arrived without a started message")
-        elif self._fragmented_opcode:
-            raise _error(f"a new data frame (opcode 0x{opcode:x}) arrived while a fragmented message is open")
-
     def _begin_frame(self, header: bytes, start: int) -> None:
         """Take a whole frame header at ``header[start:]`` and get ready for its payload."""
         first = header[start]
         second = header[start + 1]
-        self._check_start(first, second)
+        _check_start(first, second, self._fragmented_opcode)
         opcode = first & 0x0F
         length = second & 0x7F
         if length == 126:

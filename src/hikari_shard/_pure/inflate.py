@@ -1,4 +1,5 @@
-"""Gateway payload decompression, pure-Python twin of ``src/_fastpath/inflate.pyx``.
+# cython: annotation_typing=False
+"""Gateway payload decompression: one source for both implementations.
 
 Three inflators, one per compression scheme the gateway speaks:
 
@@ -12,6 +13,13 @@ Every inflator caps the decompressed size of a message at ``max_message_size`` a
 decompressor for at most one byte more, so a decompression bomb is stopped before it allocates
 much more than the cap.  Failures raise :class:`hikari.errors.GatewayTransportError`; the message
 says what went wrong and the sizes involved, never the payload itself.
+
+This file is the pure-Python implementation, and Cython compiles the same file into
+``hikari_shard._fastpath.inflate`` with the C types declared in
+``src/hikari_shard/_fastpath/inflate.pxd`` (see ``setup.py``).  Keep it plain Python: no
+``cython`` import, nothing that only one of the two can run.  The only Python calls on the hot
+path are the decompressor's ``decompress`` (a bound method kept on the instance) and the suffix
+test.
 """
 
 from __future__ import annotations
@@ -131,16 +139,15 @@ class ZlibStreamInflator:
 
     __slots__ = ("_buffer", "_decompress", "_max_length", "_max_message_size", "_uncapped_size", "_used")
 
-    _SCHEME: typing.ClassVar[str] = "zlib-stream"
+    _SCHEME = "zlib-stream"
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
-        self._max_message_size = _check_max_message_size(max_message_size)
-        self._max_length = self._max_message_size + 1
+        max_message_size = _check_max_message_size(max_message_size)
+        self._max_message_size = max_message_size
+        self._max_length = max_message_size + 1
         # Data this short cannot inflate past the cap, so it skips the max_length argument (and its cost).
         self._uncapped_size = (
-            (self._max_message_size - _DEFLATE_SLACK) // _DEFLATE_MAX_RATIO
-            if self._max_message_size > _DEFLATE_SLACK
-            else -1
+            (max_message_size - _DEFLATE_SLACK) // _DEFLATE_MAX_RATIO if max_message_size > _DEFLATE_SLACK else -1
         )
         self._buffer = bytearray()
         self._used = 0
@@ -247,17 +254,16 @@ class ZstdStreamInflator:
 
     __slots__ = ("_decompress", "_max_length", "_max_message_size", "_pending", "_window_log_max")
 
-    _SCHEME: typing.ClassVar[str] = "zstd-stream"
+    _SCHEME = "zstd-stream"
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         if _zstd is None:
             msg = "zstd-stream compression needs a zstd module: install hikari-shard[zstd] (or use Python 3.14+)"
             raise RuntimeError(msg)
-        self._max_message_size = _check_max_message_size(max_message_size)
-        self._max_length = self._max_message_size + 1
-        self._window_log_max = min(
-            max((self._max_message_size - 1).bit_length(), _MIN_ZSTD_WINDOW_LOG), _MAX_ZSTD_WINDOW_LOG
-        )
+        max_message_size = _check_max_message_size(max_message_size)
+        self._max_message_size = max_message_size
+        self._max_length = max_message_size + 1
+        self._window_log_max = min(max((max_message_size - 1).bit_length(), _MIN_ZSTD_WINDOW_LOG), _MAX_ZSTD_WINDOW_LOG)
         self._pending = 0
         self._decompress: typing.Callable[..., bytes] = self._new_decompress()
 
@@ -277,23 +283,10 @@ class ZstdStreamInflator:
         self._pending = 0
 
     def feed(self, frame: bytes) -> bytes | None:
-        """Take one binary websocket frame.
+        """Take one binary websocket frame's payload, as :meth:`ZlibStreamInflator.feed` does.
 
-        Parameters
-        ----------
-        frame
-            The frame's payload.
-
-        Returns
-        -------
-        bytes | None
-            The decompressed output of this frame (and of any earlier frames that yielded none),
-            or `None` if the frame produced no output yet.
-
-        Raises
-        ------
-        hikari.errors.GatewayTransportError
-            If the stream is corrupt or a message is bigger than ``max_message_size``.
+        Returns the decompressed output of this frame (and of any earlier frames that yielded
+        none), or `None` if the frame produced no output yet.
         """
         try:
             message = self._decompress(frame, self._max_length)
@@ -335,7 +328,7 @@ class PayloadZlibInflator:
 
     __slots__ = ("_max_length", "_max_message_size")
 
-    _SCHEME: typing.ClassVar[str] = "payload zlib"
+    _SCHEME = "payload zlib"
 
     def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         self._max_message_size = _check_max_message_size(max_message_size)

@@ -1,17 +1,23 @@
-"""The gateway command rate limiter, pure-Python twin of ``src/_fastpath/ratelimit.pyx``.
+# cython: annotation_typing=False
+"""The gateway command rate limiter: one source for both implementations.
 
 Discord allows 120 gateway commands per 60 seconds on one connection.  :class:`CommandRateLimiter`
 enforces that with a sliding window over the moments slots were granted (hikari's stock limiter
 uses fixed windows), and keeps a few slots that only priority commands (heartbeats) may take, so a
 burst of presence updates can never starve the heartbeat and get the shard disconnected.
+
+This file is the pure-Python implementation, and Cython compiles the same file into
+``hikari_shard._fastpath.ratelimit`` with the C types declared in
+``src/hikari_shard/_fastpath/ratelimit.pxd`` (see ``setup.py``).  Keep it plain Python: no
+``cython`` import, nothing that only one of the two can run.
 """
 
 from __future__ import annotations
 
 __all__ = ("CommandRateLimiter",)
 
+import array
 import asyncio
-import collections
 import math
 import operator
 import time
@@ -53,7 +59,9 @@ class CommandRateLimiter:
 
     __slots__ = (
         "_clock",
+        "_count",
         "_error",
+        "_head",
         "_limit",
         "_loop",
         "_normal_cap",
@@ -89,10 +97,12 @@ class CommandRateLimiter:
         self._normal_cap = limit - reserved
         self._period = period
         self._clock = clock
-        self._sends: collections.deque[float] = collections.deque()
-        """When each slot still in the window was granted, oldest first."""
-        self._priority_waiters: collections.deque[asyncio.Future[float]] = collections.deque()
-        self._normal_waiters: collections.deque[asyncio.Future[float]] = collections.deque()
+        self._sends = array.array("d", [0.0]) * limit
+        """Ring buffer of grant times: ``_count`` of them from ``_head`` are in the window, oldest first."""
+        self._head = 0
+        self._count = 0
+        self._priority_waiters: list[asyncio.Future[float]] = []
+        self._normal_waiters: list[asyncio.Future[float]] = []
         self._error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -102,7 +112,7 @@ class CommandRateLimiter:
     def remaining(self) -> int:
         """The number of non-priority slots free right now."""
         self._expire(self._clock())
-        return max(self._normal_cap - len(self._sends), 0)
+        return max(self._normal_cap - self._count, 0)
 
     @property
     def waiting(self) -> int:
@@ -123,6 +133,9 @@ class CommandRateLimiter:
             `True` if a slot was taken (and recorded), `False` if the caller has to wait, or the
             limiter is closed.
         """
+        return self._try_acquire(priority)
+
+    def _try_acquire(self, priority: bool) -> bool:
         if priority:
             if self._priority_waiters or self._error is not None:
                 return False
@@ -131,14 +144,24 @@ class CommandRateLimiter:
             if self._normal_waiters or self._priority_waiters or self._error is not None:
                 return False
             cap = self._normal_cap
+        # _expire and _record, written out: this runs before every send.
         now = self._clock()
-        sends = self._sends
         period = self._period
-        while sends and sends[0] + period <= now:
-            sends.popleft()
-        if len(sends) >= cap:
+        limit = self._limit
+        head = self._head
+        count = self._count
+        while count and self._sends[head] + period <= now:
+            head += 1
+            if head == limit:
+                head = 0
+            count -= 1
+        self._head = head
+        if count >= cap:
+            self._count = count
             return False
-        sends.append(now)
+        index = head + count
+        self._sends[index - limit if index >= limit else index] = now
+        self._count = count + 1
         return True
 
     async def acquire(self, *, priority: bool = False) -> None:
@@ -157,7 +180,7 @@ class CommandRateLimiter:
         """
         if self._error is not None:
             raise self._error
-        if self.try_acquire(priority):
+        if self._try_acquire(priority):
             return
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -182,11 +205,12 @@ class CommandRateLimiter:
         """
         self._error = error = _closed_error() if error is None else error
         self._cancel_timer()
-        for queue in (self._priority_waiters, self._normal_waiters):
-            while queue:
-                future = queue.popleft()
-                if not future.done():
-                    future.set_exception(error)
+        waiters = self._priority_waiters + self._normal_waiters
+        self._priority_waiters.clear()
+        self._normal_waiters.clear()
+        for future in waiters:
+            if not future.done():
+                future.set_exception(error)
 
     def reset(self) -> None:
         """Forget the window for a new connection and reopen after :meth:`close`.
@@ -194,14 +218,36 @@ class CommandRateLimiter:
         Callers still waiting keep their place and are served as slots allow.
         """
         self._error = None
-        self._sends.clear()
+        self._head = 0
+        self._count = 0
         self._pump()
 
     def _expire(self, now: float) -> None:
-        sends = self._sends
+        """Drop the grants that have left the window by ``now``."""
         period = self._period
-        while sends and sends[0] + period <= now:
-            sends.popleft()
+        head = self._head
+        count = self._count
+        while count and self._sends[head] + period <= now:
+            head += 1
+            if head == self._limit:
+                head = 0
+            count -= 1
+        self._head = head
+        self._count = count
+
+    def _nth(self, index: int) -> float:
+        """The grant time ``index`` places from the oldest in the window."""
+        index += self._head
+        if index >= self._limit:
+            index -= self._limit
+        return self._sends[index]
+
+    def _record(self, now: float) -> None:
+        index = self._head + self._count
+        if index >= self._limit:
+            index -= self._limit
+        self._sends[index] = now
+        self._count += 1
 
     def _pump(self) -> None:
         """Grant slots to waiters in order while the window allows, then time the next grant."""
@@ -209,18 +255,17 @@ class CommandRateLimiter:
             return
         now = self._clock()
         self._expire(now)
-        sends = self._sends
         for queue, cap in ((self._priority_waiters, self._limit), (self._normal_waiters, self._normal_cap)):
             while queue:
                 if queue[0].done():  # cancelled; its task removes nothing that is still here
-                    queue.popleft()
+                    del queue[0]
                     continue
-                if len(sends) >= cap:
+                if self._count >= cap:
                     # The head may go once enough sends leave the window to bring it under its cap.
-                    self._arm_timer(sends[len(sends) - cap] + self._period, now)
+                    self._arm_timer(self._nth(self._count - cap) + self._period, now)
                     return
-                queue.popleft().set_result(now)
-                sends.append(now)
+                queue.pop(0).set_result(now)
+                self._record(now)
         self._cancel_timer()
 
     def _arm_timer(self, due: float, now: float) -> None:
@@ -241,7 +286,7 @@ class CommandRateLimiter:
         self._timer = None
         self._pump()
 
-    def _abandon(self, future: asyncio.Future[float], queue: collections.deque[asyncio.Future[float]]) -> None:
+    def _abandon(self, future: asyncio.Future[float], queue: list[asyncio.Future[float]]) -> None:
         """Clean up after a waiter that stopped waiting without taking its slot (cancelled)."""
         if not future.done() or future.cancelled():
             try:
@@ -254,9 +299,17 @@ class CommandRateLimiter:
         self._pump()
 
     def _refund(self, granted_at: float) -> None:
-        sends = self._sends
+        """Take the grant made at ``granted_at`` out of the window, closing the gap it leaves."""
         self._expire(self._clock())
-        for index in range(len(sends) - 1, -1, -1):
-            if sends[index] == granted_at:
-                del sends[index]
-                return
+        index = self._count - 1
+        while index >= 0 and self._nth(index) != granted_at:
+            index -= 1
+        if index < 0:
+            return
+        sends = self._sends
+        while index < self._count - 1:
+            slot = self._head + index
+            following = slot + 1
+            sends[slot % self._limit] = sends[following % self._limit]
+            index += 1
+        self._count -= 1

@@ -69,16 +69,6 @@ _OPCODE_TEXT: typing.Final = 0x1
 _OPCODE_BINARY: typing.Final = 0x2
 
 
-def _ws_frame(opcode: int, data: bytes) -> bytes:
-    """One unmasked server-to-client websocket frame (RFC 6455)."""
-    length = len(data)
-    if length < 126:
-        return bytes((0x80 | opcode, length)) + data
-    if length < 1 << 16:
-        return bytes((0x80 | opcode, 126)) + length.to_bytes(2, "big") + data
-    return bytes((0x80 | opcode, 127)) + length.to_bytes(8, "big") + data
-
-
 class StreamingServer:
     """Serve ``stream`` to every connection that identifies.
 
@@ -183,12 +173,16 @@ class StreamingServer:
         blob = self._cache.get(key)
         if blob is None:
             if connection.compression is None:
-                blob = b"".join(_ws_frame(_OPCODE_TEXT, payload) for payload in self._payloads(first_seq))
+                blob = b"".join(
+                    emulator_module.encode_frame(_OPCODE_TEXT, payload) for payload in self._payloads(first_seq)
+                )
                 self._cache[key] = blob
             elif connection.compression == "zlib-stream" and connection.split_frames is None:
                 deflater = _deflate.compressobj(wbits=-zlib.MAX_WBITS)  # raw deflate: spliced into the stream
                 blob = b"".join(
-                    _ws_frame(_OPCODE_BINARY, deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH))
+                    emulator_module.encode_frame(
+                        _OPCODE_BINARY, deflater.compress(payload) + deflater.flush(zlib.Z_SYNC_FLUSH)
+                    )
                     for payload in self._payloads(first_seq)
                 )
                 self._cache[key] = blob

@@ -25,6 +25,7 @@ __all__ = (
     "GuildLayout",
     "build_corpus",
     "dispatch_stream",
+    "encode_frame",
     "guild_create_payload",
     "large_guild_create",
     "make_bot_token",
@@ -52,6 +53,7 @@ if typing.TYPE_CHECKING:
     from hikari_shard.testing.emulator import EmulatedConnection as EmulatedConnection
     from hikari_shard.testing.emulator import EmulatedSession as EmulatedSession
     from hikari_shard.testing.emulator import GatewayEmulator as GatewayEmulator
+    from hikari_shard.testing.emulator import encode_frame as encode_frame
     from hikari_shard.testing.emulator import make_bot_token as make_bot_token
     from hikari_shard.testing.emulator import user_id_from_token as user_id_from_token
 
@@ -62,6 +64,7 @@ _EMULATOR_NAMES: typing.Final = frozenset(
         "EmulatedConnection",
         "EmulatedSession",
         "GatewayEmulator",
+        "encode_frame",
         "make_bot_token",
         "user_id_from_token",
     )

@@ -62,6 +62,7 @@ __all__ = (
     "EmulatedConnection",
     "EmulatedSession",
     "GatewayEmulator",
+    "encode_frame",
     "main",
     "make_bot_token",
     "user_id_from_token",
@@ -262,15 +263,57 @@ def _redact(value: typing.Any, token: str) -> typing.Any:
     return value
 
 
-def _ws_frame(opcode: int, data: bytes) -> bytes:
-    # One complete, unfragmented, unmasked server-to-client websocket frame (RFC 6455 section 5.2).  The
-    # emulator frames its messages itself so a burst of queued messages reaches the socket in one write.
-    length = len(data)
-    if length < 126:
-        return bytes((0x80 | opcode, length)) + data
-    if length < 1 << 16:
-        return _HEADER16.pack(0x80 | opcode, 126, length) + data
-    return _HEADER64.pack(0x80 | opcode, 127, length) + data
+def encode_frame(
+    opcode: int,
+    payload: bytes = b"",
+    *,
+    fin: bool = True,
+    rsv: int = 0,
+    mask: bytes | None = None,
+    length_bits: int | None = None,
+    declared: int | None = None,
+) -> bytes:
+    """Encode one websocket frame (RFC 6455 section 5.2), by default as a server sends it.
+
+    The emulator frames its messages with this itself, so a burst of queued messages reaches the
+    socket in one write; tests use the keywords to build frames a server must not send.
+
+    Parameters
+    ----------
+    opcode
+        The frame's opcode (``1`` text, ``2`` binary, ``8`` close, ``9`` ping, ...).
+    payload
+        The unmasked payload.
+    fin
+        Whether this is the last frame of its message.
+    rsv
+        The three reserved bits, as a number from 0 to 7.
+    mask
+        A 4-byte masking key (as a client sends), or `None` for an unmasked frame.
+    length_bits
+        Force the 7-, 16- or 64-bit length form; by default the shortest one that fits.
+    declared
+        Write this length in the header instead of the payload's real one.
+
+    Returns
+    -------
+    bytes
+        The header followed by the (masked, if ``mask`` is given) payload.
+    """
+    length = len(payload) if declared is None else declared
+    if length_bits is None:
+        length_bits = 7 if length < 126 else 16 if length < 1 << 16 else 64
+    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+    mask_bit = 0 if mask is None else 0x80
+    if length_bits == 7:
+        header = bytes((first, mask_bit | length))
+    elif length_bits == 16:
+        header = _HEADER16.pack(first, mask_bit | 126, length)
+    else:
+        header = _HEADER64.pack(first, mask_bit | 127, length)
+    if mask is None:
+        return header + payload
+    return header + mask + bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
 
 
 def _split_zlib_message(data: bytes, size: int) -> list[bytes]:
@@ -647,7 +690,7 @@ class EmulatedConnection:
             If the connection is closed.
         """
         raw = data.encode() if isinstance(data, str) else bytes(data)
-        future = self._enqueue(_FRAMES, _ws_frame(_OPCODE_BINARY if binary else _OPCODE_TEXT, raw), wait=True)
+        future = self._enqueue(_FRAMES, encode_frame(_OPCODE_BINARY if binary else _OPCODE_TEXT, raw), wait=True)
         assert future is not None
         await future
 
@@ -712,15 +755,17 @@ class EmulatedConnection:
             if self.split_frames:
                 # Each chunk its own websocket message, as Discord's fragmented payloads look to a client.
                 chunks = _split_zlib_message(data, self.split_frames)
-                return b"".join(_ws_frame(_OPCODE_BINARY, chunk) for chunk in chunks)
-            return _ws_frame(_OPCODE_BINARY, data)
+                return b"".join(encode_frame(_OPCODE_BINARY, chunk) for chunk in chunks)
+            return encode_frame(_OPCODE_BINARY, data)
         if self.compression == "zstd-stream":
             if self._zstd_compressor is None:
                 self._zstd_compressor = _zstd.ZstdCompressor()
-            return _ws_frame(_OPCODE_BINARY, self._zstd_compressor.compress(raw, mode=_zstd.ZstdCompressor.FLUSH_BLOCK))
+            return encode_frame(
+                _OPCODE_BINARY, self._zstd_compressor.compress(raw, mode=_zstd.ZstdCompressor.FLUSH_BLOCK)
+            )
         if self._payload_compress:
-            return _ws_frame(_OPCODE_BINARY, _deflate.compress(raw))
-        return _ws_frame(_OPCODE_TEXT, raw)
+            return encode_frame(_OPCODE_BINARY, _deflate.compress(raw))
+        return encode_frame(_OPCODE_TEXT, raw)
 
     def _enqueue_payload(self, payload: dict[str, typing.Any], *, wait: bool) -> asyncio.Future[None] | None:
         if not self._alive:

@@ -63,12 +63,12 @@ def make_shard(
 ) -> typing.Any:
     return cls(
         intents=kwargs.pop("intents", hikari.Intents.ALL_UNPRIVILEGED),
-        http_settings=config.HTTPSettings(),
-        proxy_settings=config.ProxySettings(),
+        http_settings=kwargs.pop("http_settings", None) or config.HTTPSettings(),
+        proxy_settings=kwargs.pop("proxy_settings", None) or config.ProxySettings(),
         event_manager=manager if manager is not None else Recorder(),
         event_factory=EventFactory(),
         token=token,
-        url=emulator.url,
+        url=kwargs.pop("url", None) or emulator.url,
         **kwargs,
     )
 

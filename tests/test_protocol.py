@@ -420,7 +420,9 @@ async def test_a_flapping_server_is_backed_off(
             await until(lambda c=count: len(emulator.connections) > c and shard.is_connected, timeout=10)
             seen.append(loop.time() - closed_at)
     assert len(emulator.connections) == 5
-    backoffs = [float(r.getMessage().split()[-1].rstrip("s")) for r in caplog.records if "backing off" in r.getMessage()]
+    backoffs = [
+        float(r.getMessage().split()[-1].rstrip("s")) for r in caplog.records if "backing off" in r.getMessage()
+    ]
     assert backoffs == [0.05, 0.1, 0.2]  # at once, then 0.05 s doubling (base shortened by the fixture)
     for waited, expected in zip(seen[1:], backoffs, strict=True):
         assert waited >= expected

@@ -47,9 +47,7 @@ async def _relay(
 @contextlib.asynccontextmanager
 async def tls_front(port: int, server_context: ssl.SSLContext) -> typing.AsyncIterator[int]:
     """A TLS-terminating relay on loopback in front of the emulator's plain port."""
-    server = await asyncio.start_server(
-        lambda r, w: _relay(r, w, port), "127.0.0.1", 0, ssl=server_context
-    )
+    server = await asyncio.start_server(lambda r, w: _relay(r, w, port), "127.0.0.1", 0, ssl=server_context)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:

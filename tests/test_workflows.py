@@ -243,8 +243,8 @@ def _lower_bounds() -> dict[str, str]:
 
 def _pinned() -> dict[str, str]:
     pins = {}
-    for line in LOWEST_CONSTRAINTS.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in LOWEST_CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
         if line:
             name, version = line.split("==")
             pins[name.strip().lower()] = version.strip()

@@ -213,7 +213,9 @@ class Router:
                         self.seq = seq
                     self.skipped += 1
                     if self._logger.isEnabledFor(TRACE):
-                        self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw))
+                        self._logger.log(
+                            TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw)
+                        )
                     return
 
         logger = self._logger

@@ -809,7 +809,9 @@ class GatewayShardImpl(shard_api.GatewayShard):
         tasks: list[asyncio.Task[None]] = []
         try:
             try:
-                hello = await asyncio.wait_for(conn.next_item(), _HELLO_TIMEOUT)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow close()'s cancellation.
+                async with asyncio.timeout(_HELLO_TIMEOUT):
+                    hello = await conn.next_item()
             except TimeoutError:
                 msg = f"no HELLO within {_HELLO_TIMEOUT}s of connecting"
                 raise errors.GatewayTransportError(msg) from None

@@ -76,8 +76,8 @@ def make_shard(
     """A shard of ``cls`` for ``emulator`` (anything with a ``url``: the emulator, or a test's own peer)."""
     return cls(
         intents=kwargs.pop("intents", hikari.Intents.ALL_UNPRIVILEGED),
-        http_settings=config.HTTPSettings(),
-        proxy_settings=config.ProxySettings(),
+        http_settings=kwargs.pop("http_settings", None) or config.HTTPSettings(),
+        proxy_settings=kwargs.pop("proxy_settings", None) or config.ProxySettings(),
         event_manager=manager if manager is not None else Recorder(),
         event_factory=EventFactory(),
         token=token,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.machinery
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -30,7 +31,17 @@ def test_chosen_implementation_matches_environment() -> None:
         assert _fast.IMPLEMENTATION == "compiled", _fast.NO_EXTENSIONS_REASON
         assert _fast.NO_EXTENSIONS_REASON is None
     else:
-        assert _fast.IMPLEMENTATION in {"compiled", "pure"}
+        # Unforced: compiled exactly when the compiled modules import.
+        try:
+            _fast.load("compiled")
+        except ImportError:
+            assert _fast.IMPLEMENTATION == "pure"
+            assert "could not be imported" in (_fast.NO_EXTENSIONS_REASON or "")
+        else:
+            assert _fast.IMPLEMENTATION == "compiled"
+    expected = "_fastpath" if _fast.IMPLEMENTATION == "compiled" else "_pure"
+    for name in HOT_PATHS:  # every hot path really comes from the chosen package
+        assert getattr(_fast, name).__name__ == f"hikari_shard.{expected}.{name}"
 
 
 @pytest.mark.parametrize("name", HOT_PATHS)
@@ -64,13 +75,18 @@ def test_info_command_reports_the_implementation() -> None:
     assert f"hot paths: {_fast.IMPLEMENTATION}" in out
 
 
-def test_broken_compiled_import_falls_back_to_pure_with_a_debug_line() -> None:
-    """A wheel whose extension cannot load still works (pure), and says why at DEBUG."""
+def test_broken_compiled_import_falls_back_to_pure_with_a_warning() -> None:
+    """A wheel whose extension cannot load still works (pure), and says why at WARNING, once."""
+    if REQUIRED:
+        assert _fast.compiled_expected()
+    if not _fast.compiled_expected():
+        pytest.skip("no compiled modules installed: nothing was expected")
     code = (
         "import logging, sys\n"
-        "logging.basicConfig(level=logging.DEBUG, format='%(name)s %(message)s')\n"
+        "logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(name)s %(message)s')\n"
         "sys.modules['hikari_shard._fastpath.inflate'] = None\n"  # makes the import fail
         "from hikari_shard import _fast\n"
+        "import hikari_shard, hikari_shard.shard\n"
         "print('IMPL', _fast.IMPLEMENTATION)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HIKARI_SHARD_")}
@@ -78,10 +94,20 @@ def test_broken_compiled_import_falls_back_to_pure_with_a_debug_line() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert "IMPL pure" in proc.stdout
-    assert "could not be imported" in proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("WARNING hikari_shard ")]
+    assert len(warnings) == 1, proc.stderr
+    assert "could not be imported" in warnings[0]
     env["HIKARI_SHARD_REQUIRE_EXTENSIONS"] = "1"
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode != 0
     assert "ImportError" in proc.stderr or "ModuleNotFoundError" in proc.stderr
+
+
+def test_compiled_expected_looks_for_extension_modules(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "__init__.py").write_text("")
+    assert not _fast.compiled_expected(tmp_path)  # a pure install: falling back is only DEBUG
+    (tmp_path / f"router{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+    assert _fast.compiled_expected(tmp_path)
+    assert not _fast.compiled_expected(tmp_path / "missing")

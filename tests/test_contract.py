@@ -205,7 +205,11 @@ def test_gateway_bot_subclass_overrides_hikaris_shard_factory() -> None:
 
 
 def test_implementation_is_public() -> None:
-    assert hikari_shard.IMPLEMENTATION in {"compiled", "pure"}
+    from hikari_shard import _fast
+
+    assert hikari_shard.IMPLEMENTATION is _fast.IMPLEMENTATION
+    package = "_fastpath" if hikari_shard.IMPLEMENTATION == "compiled" else "_pure"
+    assert _fast.router.__name__ == f"hikari_shard.{package}.router"  # what it says is what runs
 
 
 def test_version_matches_pyproject() -> None:

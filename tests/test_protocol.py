@@ -225,9 +225,18 @@ async def test_new_session_close_codes_identify_again(emulator: GatewayEmulator,
     assert manager.names().count("READY") == 2
 
 
-async def test_invalid_session_not_resumable_waits_then_identifies(emulator: GatewayEmulator) -> None:
+async def test_invalid_session_not_resumable_waits_then_identifies(
+    emulator: GatewayEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Discord: after INVALID_SESSION d=false wait a random 1-5 s, then IDENTIFY (hikari identifies at once)."""
-    assert shard_module._INVALID_SESSION_WAIT == (0.05, 0.1)  # shortened here; the real one:
+    monkeypatch.setattr(shard_module, "_INVALID_SESSION_WAIT", INVALID_SESSION_WAIT)  # Discord's, not shortened
+    drawn: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return 0.2  # what random drew from Discord's range (shortened for the test)
+
+    monkeypatch.setattr(shard_module.random, "uniform", uniform)
     manager = Recorder()
     async with running(make_shard(emulator, manager=manager)) as shard:
         loop = asyncio.get_running_loop()
@@ -235,14 +244,11 @@ async def test_invalid_session_not_resumable_waits_then_identifies(emulator: Gat
         await emulator.connections[0].send_invalid_session(False)
         await until(lambda: len(emulator.connections) == 2)
         await emulator.connections[1].wait_for_op(2)
-        assert loop.time() - sent_at >= 0.05
+        assert loop.time() - sent_at >= 0.2
         await until(lambda: shard.is_connected)
         assert shard._seq == 1  # a new session's READY
+    assert (1.0, 5.0) in drawn
     assert manager.names().count("READY") == 2
-
-
-def test_invalid_session_wait_is_discords() -> None:
-    assert INVALID_SESSION_WAIT == (1.0, 5.0)  # as imported, before the fixture shortens it
 
 
 @pytest.mark.parametrize("code", [4004, 4010, 4011, 4012, 4013, 4014])
@@ -272,10 +278,19 @@ async def test_reconnect_as_first_opcode_keeps_the_session(emulator: GatewayEmul
     async with running(make_shard(emulator, manager=manager)) as shard:
         await stream(emulator, 0, 5)
         await until(lambda: len(message_ids(manager)) == 5)
-        await emulator.connections[0].send_reconnect()
-        await until(lambda: len(emulator.connections) >= 2)
-        await until(lambda: shard.is_connected and len(emulator.connections[-1].received) > 0)
-    assert emulator.connections[0].close_code == 3000
+        emulator.before_hello.append("reconnect")  # the next connection says RECONNECT before HELLO
+        await emulator.connections[0].drop()
+        await stream(emulator, 5, 10)
+        await until(lambda: len(emulator.connections) == 3 and shard.is_connected, what="a third connection")
+        await until(lambda: len(message_ids(manager)) == 10, what="the replayed dispatches")
+        restarting, third = emulator.connections[1], emulator.connections[2]
+        await restarting.wait_closed()
+        assert restarting.received == []  # nothing sent to a node that never said HELLO
+        assert restarting.close_code == 3000  # resumable: 1000 would end the session
+        assert ops(third, 6)[0]["d"]["session_id"] == emulator.connections[0].session.session_id
+        assert ops(third, 2) == []
+    assert message_ids(manager) == list(range(10))
+    assert manager.names().count("READY") == 1
 
 
 async def test_heartbeats_carry_the_last_seq_and_answer_requests(emulator: GatewayEmulator) -> None:
@@ -353,14 +368,30 @@ async def test_logger_names_are_hikaris(emulator: GatewayEmulator, caplog: pytes
     assert any(r.name == "hikari.gateway.3" and "ready" in r.getMessage() for r in caplog.records)
 
 
-def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+def test_backoff_is_exponential_with_full_jitter_and_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    bounds: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        bounds.append((low, high))
+        return high
+
+    monkeypatch.setattr(shard_module, "_BACKOFF_BASE", 1.0)
+    monkeypatch.setattr(shard_module.random, "uniform", uniform)
     assert shard_module._backoff_delay(0) == 0
     assert shard_module._backoff_delay(1) == 0  # the first reconnect is immediate
-    for attempt in range(2, 40):
-        ceiling = min(shard_module._BACKOFF_CAP, shard_module._BACKOFF_BASE * 2 ** (attempt - 2))
-        delays = [shard_module._backoff_delay(attempt) for _ in range(50)]
-        assert all(0 <= d <= ceiling for d in delays)
-    assert max(shard_module._backoff_delay(1000) for _ in range(200)) <= shard_module._BACKOFF_CAP
+    assert bounds == []
+    delays = [shard_module._backoff_delay(attempt) for attempt in range(2, 12)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0, 60.0]  # doubling, capped at 60 s
+    assert all(low == 0 for low, _ in bounds)  # full jitter: anywhere from 0 to the ceiling
+    assert shard_module._backoff_delay(1000) == 60.0
+
+
+def test_backoff_jitter_spreads_the_delays() -> None:
+    delays = [shard_module._backoff_delay(6) for _ in range(400)]  # ceiling 16 * base
+    ceiling = 16 * shard_module._BACKOFF_BASE
+    assert min(delays) >= 0
+    assert max(delays) <= ceiling
+    assert min(delays) < ceiling / 4 < ceiling * 3 / 4 < max(delays)  # not a constant, not zero
 
 
 async def test_rate_limited_dispatch_is_logged(emulator: GatewayEmulator, caplog: pytest.LogCaptureFixture) -> None:
@@ -373,11 +404,25 @@ async def test_rate_limited_dispatch_is_logged(emulator: GatewayEmulator, caplog
     assert any("rate-limited on opcode 8 for 12.5s" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_flapping_server_is_backed_off(emulator: GatewayEmulator) -> None:
+async def test_a_flapping_server_is_backed_off(
+    emulator: GatewayEmulator, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     """Connections that die at once are retried with growing, jittered delays, not in a tight loop."""
+    monkeypatch.setattr(shard_module.random, "uniform", lambda low, high: high)  # the top of each jitter range
+    caplog.set_level(logging.INFO, logger="hikari.gateway.0")
+    loop = asyncio.get_running_loop()
+    seen: list[float] = []
     async with running(make_shard(emulator)) as shard:
         for _ in range(4):
             count = len(emulator.connections)
+            closed_at = loop.time()
             await emulator.connections[-1].close(4000)
             await until(lambda c=count: len(emulator.connections) > c and shard.is_connected, timeout=10)
+            seen.append(loop.time() - closed_at)
     assert len(emulator.connections) == 5
+    backoffs = [
+        float(r.getMessage().split()[-1].rstrip("s")) for r in caplog.records if "backing off" in r.getMessage()
+    ]
+    assert backoffs == [0.05, 0.1, 0.2]  # at once, then 0.05 s doubling (base shortened by the fixture)
+    for waited, expected in zip(seen[1:], backoffs, strict=True):
+        assert waited >= expected

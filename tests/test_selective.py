@@ -8,9 +8,13 @@ receive with what hikari's stock shard delivers for the same stream.
 from __future__ import annotations
 
 import asyncio
+import collections
+import logging
+import types
 import typing
 
 import hikari
+import orjson
 import pytest
 from hikari.impl import config as hikari_config
 from hikari.impl import event_manager_base
@@ -111,26 +115,79 @@ async def test_a_listener_added_mid_stream_receives_at_once(corpus: typing.Any) 
     assert ours["typing"] == expected
 
 
-def test_consumer_index_follows_hikaris_rules() -> None:
+class DecodeCounter:
+    """A router on hikari's real event manager, counting which dispatches it JSON-decodes."""
+
+    def __init__(self, impl: types.SimpleNamespace, bot: hikari.GatewayBot) -> None:
+        self.decoded: list[str] = []
+        self.seq = 0
+        self.router = impl.router.Router(
+            shard=None,
+            consume=lambda name, shard, data: None,
+            on_special=lambda name, data: None,
+            loads=self._loads,
+            consumers=_consumers.ConsumerIndex(bot.event_manager),
+            scan=impl.scan.scan,
+            inflator=None,
+            expect_binary=None,
+            logger=logging.getLogger("hikari.gateway.selective"),
+            redact=lambda raw: raw,
+            pending=collections.deque(),
+        )
+
+    def _loads(self, raw: bytes) -> typing.Any:
+        payload = orjson.loads(raw)
+        self.decoded.append(payload["t"])
+        return payload
+
+    def decodes(self, name: str) -> bool:
+        """Feed one ``name`` dispatch; whether the router decoded it (would hand it to hikari)."""
+        self.seq += 1
+        before = len(self.decoded)
+        self.router.handle(orjson.dumps({"op": 0, "t": name, "s": self.seq, "d": {}}))
+        assert self.router.seq == self.seq  # decoded or not, its seq counts
+        return len(self.decoded) > before
+
+
+async def test_the_router_decodes_what_hikaris_event_manager_consumes(impl: types.SimpleNamespace) -> None:
     bot = make_bot()
-    index = _consumers.ConsumerIndex(bot.event_manager)
-    assert index.supported
-    assert not index.wants("PRESENCE_UPDATE")
-    assert not index.wants("SOMETHING_DISCORD_ADDED_LATER")  # hikari ignores unknown events
+    counter = DecodeCounter(impl, bot)
+    assert not counter.decodes("PRESENCE_UPDATE")
+    assert not counter.decodes("SOMETHING_DISCORD_ADDED_LATER")  # hikari ignores unknown events
+    assert counter.decodes("READY")  # always: the shard itself reads it
     bot.event_manager.subscribe(hikari.PresenceUpdateEvent, _noop)
-    assert index.wants("PRESENCE_UPDATE")
+    assert counter.decodes("PRESENCE_UPDATE")
     bot.event_manager.unsubscribe(hikari.PresenceUpdateEvent, _noop)
-    assert not index.wants("PRESENCE_UPDATE")
+    assert not counter.decodes("PRESENCE_UPDATE")
+    # A ShardPayloadEvent listener sees every raw payload, so everything is decoded while it listens.
     bot.event_manager.subscribe(hikari.ShardPayloadEvent, _noop)
-    assert index.wants("PRESENCE_UPDATE")
-    assert index.wants("SOMETHING_DISCORD_ADDED_LATER")
+    assert counter.decodes("PRESENCE_UPDATE")
+    assert counter.decodes("SOMETHING_DISCORD_ADDED_LATER")
+    bot.event_manager.unsubscribe(hikari.ShardPayloadEvent, _noop)
+    assert not counter.decodes("PRESENCE_UPDATE")
+    # So does a pending wait_for on it, until it times out (hikari forgets a waiter only then).
+    waiter = asyncio.create_task(bot.event_manager.wait_for(hikari.ShardPayloadEvent, timeout=0.05))
+    await asyncio.sleep(0)
+    assert counter.decodes("TYPING_START")
+    with pytest.raises(asyncio.TimeoutError):
+        await waiter
+    assert not counter.decodes("TYPING_START")
+    # A wait_for on the event itself also makes it wanted.
+    waiter = asyncio.create_task(bot.event_manager.wait_for(hikari.TypingEvent, timeout=0.05))
+    await asyncio.sleep(0)
+    assert counter.decodes("TYPING_START")
+    assert not counter.decodes("PRESENCE_UPDATE")
+    with pytest.raises(asyncio.TimeoutError):
+        await waiter
+    assert not counter.decodes("TYPING_START")
+    assert counter.router.skipped == 7
 
 
-def test_a_cache_makes_events_wanted() -> None:
-    bot = hikari.GatewayBot(TOKEN, intents=INTENTS, banner=None)
-    index = _consumers.ConsumerIndex(bot.event_manager)
-    assert index.wants("GUILD_CREATE")
-    assert index.wants("PRESENCE_UPDATE")
+def test_a_cache_makes_events_wanted(impl: types.SimpleNamespace) -> None:
+    counter = DecodeCounter(impl, hikari.GatewayBot(TOKEN, intents=INTENTS, banner=None))
+    assert counter.decodes("GUILD_CREATE")
+    assert counter.decodes("PRESENCE_UPDATE")
+    assert counter.router.skipped == 0
 
 
 async def _noop(event: hikari.Event) -> None:

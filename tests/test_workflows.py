@@ -227,6 +227,64 @@ def test_ci_python_versions_match_the_classifiers() -> None:
     assert pyproject()["project"]["requires-python"] == f">={PYTHONS[0]}"
 
 
+LOWEST_CONSTRAINTS = ROOT / ".github" / "lowest-constraints.txt"
+
+
+def _lower_bounds() -> dict[str, str]:
+    """``name -> lowest version`` for every dependency (and the zstd extra) pyproject.toml declares."""
+    project = pyproject()["project"]
+    bounds = {}
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["zstd"]]:
+        match = re.match(r"([A-Za-z0-9_.-]+)\s*>=\s*([0-9][0-9.]*)", requirement)
+        assert match, f"{requirement!r} declares no lower bound"
+        bounds[match.group(1).lower()] = match.group(2)
+    return bounds
+
+
+def _pinned() -> dict[str, str]:
+    pins = {}
+    for raw in LOWEST_CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    return pins
+
+
+def _same_version(a: str, b: str) -> bool:
+    def parts(v: str) -> list[int]:
+        numbers = [int(x) for x in v.split(".")]
+        return numbers + [0] * (3 - len(numbers))
+
+    return parts(a) == parts(b)
+
+
+def test_lowest_constraints_are_the_declared_lower_bounds() -> None:
+    bounds, pins = _lower_bounds(), _pinned()
+    assert set(pins) == set(bounds), (pins, bounds)
+    for name, version in bounds.items():
+        assert _same_version(pins[name], version), f"{name}: pinned {pins[name]}, declared >={version}"
+
+
+def test_hikari_is_capped_to_the_minor_version_whose_internals_we_read() -> None:
+    (hikari,) = [r for r in pyproject()["project"]["dependencies"] if r.startswith("hikari")]
+    assert hikari.replace(" ", "") == "hikari>=2.7,<2.8"
+
+
+def test_ci_tests_the_lowest_declared_versions_on_both_implementations() -> None:
+    jobs = load("ci.yml")["jobs"]
+    assert "lowest" in jobs, "ci.yml has no `lowest` job"
+    job = jobs["lowest"]
+    text = runs(job)
+    assert 'pip install -c .github/lowest-constraints.txt ".[test,zstd]"' in text
+    pythons = [step["with"]["python-version"] for step in uses(job, "actions/setup-python")]
+    assert pythons == [PYTHONS[0]], "the lowest versions run on the lowest Python"
+    legs = [step for step in job["steps"] if "-m pytest -p no:cacheprovider" in str(step.get("run", ""))]
+    envs = [step.get("env") or {} for step in legs]
+    assert any(env.get(REQUIRE) == "1" for env in envs), "no compiled leg (extensions required) on the lowest versions"
+    assert any(env.get("HIKARI_SHARD_NO_EXTENSIONS") == "1" for env in envs), "no pure leg on the lowest versions"
+
+
 # --------------------------------------------------------------------------------------------
 # wheels.yml + [tool.cibuildwheel]
 

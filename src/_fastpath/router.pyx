@@ -18,6 +18,7 @@ from hikari_shard._pure.router import ALWAYS_DECODED, CloseFrame, PingFrame
 __all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router")
 
 cdef int TRACE = 5
+cdef object _TRACE_LEVEL = 5
 cdef int _OP_TEXT = 1
 cdef int _OP_BINARY = 2
 cdef int _OP_CLOSE = 8
@@ -54,6 +55,7 @@ cdef class Router:
     cdef object _expect_binary
     cdef object _logger
     cdef object _is_enabled_for
+    cdef dict _level_cache
     cdef object _redact
     cdef public object pending
     cdef object _append
@@ -93,6 +95,8 @@ cdef class Router:
         self._expect_binary = expect_binary
         self._logger = logger
         self._is_enabled_for = logger.isEnabledFor
+        cache = getattr(logger, "_cache", None)  # logging's per-logger isEnabledFor cache (CPython 3.7+)
+        self._level_cache = cache if type(cache) is dict else None
         self._redact = redact
         self.pending = pending
         self._append = pending.append
@@ -166,6 +170,15 @@ cdef class Router:
             return False  # hikari raises LookupError for it and ignores the event
         return bool(consumer.is_enabled)
 
+    cdef bint _trace_enabled(self) except -1:
+        """``logger.isEnabledFor(TRACE)`` without a Python call once logging has cached the answer."""
+        cdef PyObject* found
+        if self._level_cache is not None:
+            found = PyDict_GetItem(self._level_cache, _TRACE_LEVEL)
+            if found is not NULL:
+                return <object>found is True
+        return bool(self._is_enabled_for(TRACE))
+
     cdef bint _is_duplicate(self, object seq, object name) except -1:
         last = self.seq
         if last is None or name == _READY:
@@ -192,6 +205,8 @@ cdef class Router:
                             return 0
                         self.seq = seq
                     self.skipped += 1
+                    if self._trace_enabled():
+                        self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw))
                     return 0
 
         if self._is_enabled_for(TRACE):
@@ -199,7 +214,7 @@ cdef class Router:
 
         try:
             payload = self._loads(raw)
-        except ValueError as ex:
+        except Exception as ex:  # orjson/json raise ValueErrors, msgspec its DecodeError, a user loads anything
             raise errors.GatewayTransportError(
                 f"invalid JSON ({type(ex).__name__}: {ex}) in a payload of {len(raw)} bytes"
             ) from None
@@ -227,9 +242,11 @@ cdef class Router:
             raise _bad_payload(f"dispatch {name} has no 'd'")
         data = <object>item
         if seq is not None:
-            if self._is_duplicate(seq, name):
+            if not self._is_duplicate(seq, name):
+                self.seq = seq
+            elif name not in _ALWAYS:
                 return 0
-            self.seq = seq
+            # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
         if name in _ALWAYS:
             self._on_special(name, data)
         try:

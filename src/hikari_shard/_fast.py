@@ -5,7 +5,8 @@ The compiled modules live in :mod:`hikari_shard._fastpath` (built by ``setup.py`
 C types of ``src/hikari_shard/_fastpath/<name>.pxd``); the pure modules, with the same API, live in
 :mod:`hikari_shard._pure`.  The compiled ones are used
 unless ``HIKARI_SHARD_NO_EXTENSIONS`` is set to a non-empty value other than ``0``, or they cannot be
-imported (one DEBUG line on the ``hikari_shard`` logger says why).
+imported: then one WARNING on the ``hikari_shard`` logger says why when compiled modules were
+expected (the package ships extension files, so the wheel is broken), else one DEBUG line.
 
 ``HIKARI_SHARD_REQUIRE_EXTENSIONS=1`` turns a failed import into an error instead: the test suite and
 the wheel builds set it so a broken build can never pass as "pure".
@@ -16,8 +17,10 @@ from __future__ import annotations
 __all__ = ("IMPLEMENTATION", "NO_EXTENSIONS_REASON", "frames", "inflate", "load", "ratelimit", "router", "scan")
 
 import importlib
+import importlib.machinery
 import logging
 import os
+import pathlib
 import types
 import typing
 
@@ -56,6 +59,23 @@ def load(implementation: str) -> types.SimpleNamespace:
     )
 
 
+def compiled_expected(directory: pathlib.Path | None = None) -> bool:
+    """Whether compiled hot paths were installed: any extension module in the ``_fastpath`` package.
+
+    Parameters
+    ----------
+    directory
+        The ``hikari_shard/_fastpath`` directory to look in; defaults to the installed one.
+    """
+    if directory is None:
+        directory = pathlib.Path(__file__).with_name("_fastpath")
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    try:
+        return any(path.name.endswith(suffixes) for path in directory.iterdir())
+    except OSError:
+        return False
+
+
 def _choose() -> tuple[str, types.SimpleNamespace, str | None]:
     if _flag("HIKARI_SHARD_NO_EXTENSIONS"):
         reason = "HIKARI_SHARD_NO_EXTENSIONS is set"
@@ -67,7 +87,9 @@ def _choose() -> tuple[str, types.SimpleNamespace, str | None]:
         if _flag("HIKARI_SHARD_REQUIRE_EXTENSIONS"):
             raise
         reason = f"the compiled extensions could not be imported ({ex})"
-        _LOGGER.debug("using the pure-Python hot paths: %s", reason)
+        # A wheel that ships extensions which do not load is broken: say so where it is seen.
+        level = logging.WARNING if compiled_expected() else logging.DEBUG
+        _LOGGER.log(level, "using the pure-Python hot paths: %s", reason)
         return "pure", load("pure"), reason
 
 

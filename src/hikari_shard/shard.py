@@ -77,6 +77,8 @@ _HEALTHY_AFTER: typing.Final = 30.0
 # Discord: after INVALID_SESSION d=false, wait a random 1-5 s before identifying again.
 _INVALID_SESSION_WAIT: typing.Final = (1.0, 5.0)
 _HANDSHAKE_TIMEOUT: typing.Final = 60.0
+_HELLO_TIMEOUT: typing.Final = 30.0
+"""Seconds to wait for HELLO after the websocket upgrade (Discord sends it at once) before reconnecting."""
 
 # Outgoing commands per connection: 120 per 60 s, 3 of them kept for heartbeats.
 _COMMAND_LIMIT: typing.Final = 120
@@ -84,6 +86,12 @@ _COMMAND_PERIOD: typing.Final = 60.0
 _HEARTBEAT_RESERVE: typing.Final = 3
 
 _CUSTOM_STATUS_NAME: typing.Final = "Custom Status"
+
+
+class _SessionEnded(Exception):
+    """Internal: the connection a command waited for a slot on ended; it waits for the next session."""
+
+    __slots__ = ()
 
 
 class _Reconnect(Exception):
@@ -458,11 +466,52 @@ class GatewayShardImpl(shard_api.GatewayShard):
             msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
             raise errors.ComponentStateConflictError(msg)
 
+    async def _wait_for_session(self) -> _transport.GatewayConnection:
+        """Wait until the session is READY/RESUMED; return its connection.
+
+        Raises
+        ------
+        hikari.errors.ComponentStateConflictError
+            If the shard stops (closed, or died) before that.
+        """
+        while True:
+            conn = self._conn
+            event = self._handshake_event
+            if conn is not None and event is not None and event.is_set():
+                return conn
+            task = self._keep_alive_task
+            if event is None or task is None or task.done() or self._is_closing:
+                msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
+                raise errors.ComponentStateConflictError(msg)
+            ready = asyncio.ensure_future(event.wait())
+            try:
+                await asyncio.wait((ready, task), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                await _cancel_and_wait(ready)
+
     async def _send_json(self, payload: data_binding.JSONObject, *, priority: bool = False) -> None:
+        """Send one payload.
+
+        ``priority`` sends (heartbeats, IDENTIFY/RESUME) take the limiter's reserved slots and go out
+        on the current connection at once.  Every other command waits until the session is
+        READY/RESUMED, then for a slot; one still waiting when its connection ends waits for the next
+        session (it never goes out before that session's IDENTIFY/RESUME).
+        """
         limiter = self._limiter
-        if not limiter.try_acquire(priority):
-            await limiter.acquire(priority=priority)
-        conn = self._conn
+        if priority:
+            if not limiter.try_acquire(True):
+                await limiter.acquire(priority=True)
+            conn = self._conn
+        else:
+            while True:
+                conn = await self._wait_for_session()
+                try:
+                    if not limiter.try_acquire(False):
+                        await limiter.acquire(priority=False)
+                except _SessionEnded:
+                    continue
+                if conn is self._conn and self.is_connected:
+                    break
         if conn is None:
             msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
             raise errors.ComponentStateConflictError(msg)
@@ -471,7 +520,19 @@ class GatewayShardImpl(shard_api.GatewayShard):
             data = data.encode()
         if self._logger.isEnabledFor(TRACE):
             self._logger.log(TRACE, "sending payload with size %s\n    %s", len(data), self._redact(data))
-        await conn.send(data)
+        try:
+            await conn.send(data)
+        except (aiohttp.ClientError, ConnectionError, OSError, RuntimeError) as ex:
+            # The socket closed under us (aiohttp's ClientConnectionResetError): a hikari error instead.
+            msg = f"shard {self._shard_id} lost its connection before the payload was sent ({type(ex).__name__})"
+            if priority:
+                raise errors.GatewayConnectionError(msg) from None
+            raise errors.ComponentStateConflictError(msg) from None
+        except errors.GatewayConnectionError as ex:
+            if priority:
+                raise
+            msg = f"shard {self._shard_id} lost its connection before the payload was sent ({ex.reason})"
+            raise errors.ComponentStateConflictError(msg) from None
 
     def _redact(self, data: bytes) -> bytes:
         return data.replace(self._token.encode(), b"**REDACTED TOKEN**") if self._token else data
@@ -772,11 +833,24 @@ class GatewayShardImpl(shard_api.GatewayShard):
             raise
 
         self._conn = conn
-        self._router = router = self._make_router(conn)
+        try:
+            router = self._make_router(conn)
+        except BaseException:
+            # No inflator/router (zstd-stream without a zstd module, ...): clean up like any failed connect.
+            self._conn = None
+            await asyncio.shield(conn.close(code=_RESUME_CLOSE_CODE, message=b"shard disconnecting temporarily"))
+            raise
+        self._router = router
         conn.attach(router)
         tasks: list[asyncio.Task[None]] = []
         try:
-            hello = await conn.next_item()
+            try:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow close()'s cancellation.
+                async with asyncio.timeout(_HELLO_TIMEOUT):
+                    hello = await conn.next_item()
+            except TimeoutError:
+                msg = f"no HELLO within {_HELLO_TIMEOUT}s of connecting"
+                raise errors.GatewayTransportError(msg) from None
             if type(hello) is not dict:
                 self._handle_frame(conn, hello)
             op = hello.get("op") if type(hello) is dict else None
@@ -795,17 +869,19 @@ class GatewayShardImpl(shard_api.GatewayShard):
             tasks.append(asyncio.create_task(self._heartbeat(interval), name=f"heartbeat (shard {self._shard_id})"))
             tasks.append(asyncio.create_task(self._poll_events(conn), name=f"poll events (shard {self._shard_id})"))
 
+            # The handshake goes first, on the reserved (priority) slots; commands wait for READY/RESUMED.
             if resuming:
                 self._logger.info("resuming session %s", self._session_id_value)
                 await self._send_json(
                     {
                         "op": _RESUME,
                         "d": {"token": self._token, "seq": router.seq, "session_id": self._session_id_value},
-                    }
+                    },
+                    priority=True,
                 )
             else:
                 self._logger.info("identifying with new session")
-                await self._send_json(self._identify_payload())
+                await self._send_json(self._identify_payload(), priority=True)
 
             handshake = asyncio.ensure_future(self._handshake_event.wait())
             try:
@@ -845,6 +921,8 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     pass
             self._conn = None
             self._router = None
+            # Commands waiting for a slot on this connection wait for the next session instead.
+            self._limiter.close(_SessionEnded())
             code = _CLOSE_CODE_PERMANENT if self._is_closing else _RESUME_CLOSE_CODE
             reason = b"shard disconnecting permanently" if self._is_closing else b"shard disconnecting temporarily"
             try:

@@ -212,6 +212,10 @@ class Router:
                             return
                         self.seq = seq
                     self.skipped += 1
+                    if self._logger.isEnabledFor(TRACE):
+                        self._logger.log(
+                            TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw)
+                        )
                     return
 
         logger = self._logger
@@ -220,7 +224,7 @@ class Router:
 
         try:
             payload = self._loads(raw)
-        except ValueError as ex:  # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
+        except Exception as ex:  # orjson/json raise ValueErrors, msgspec its DecodeError, a user loads anything
             msg = f"invalid JSON ({_type_name(ex)}: {ex}) in a payload of {len(raw)} bytes"
             raise errors.GatewayTransportError(msg) from None
         if type(payload) is not dict:
@@ -243,9 +247,11 @@ class Router:
             raise _bad_payload(f"dispatch {name} has no 'd'")
         data = payload["d"]
         if seq is not None:
-            if self._is_duplicate(seq, name):
+            if not self._is_duplicate(seq, name):
+                self.seq = seq
+            elif name not in ALWAYS_DECODED:
                 return
-            self.seq = seq
+            # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
         if name in ALWAYS_DECODED:
             self._on_special(name, data)
         try:

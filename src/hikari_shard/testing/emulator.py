@@ -872,7 +872,10 @@ class EmulatedConnection:
     async def _run(self) -> None:
         self._writer_task = asyncio.create_task(self._write_loop(), name="gateway emulator writer")
         try:
-            if await self._check_query():
+            first = self._emulator.before_hello.popleft() if self._emulator.before_hello else None
+            if first == "reconnect":
+                self._enqueue_payload({"t": None, "s": None, "op": OP_RECONNECT, "d": None}, wait=False)
+            elif first is None and await self._check_query():
                 self._enqueue_payload(
                     {
                         "t": None,
@@ -1162,6 +1165,9 @@ class GatewayEmulator:
     ack_heartbeats
         Whether heartbeats are acknowledged (default `True`); applies to live and new connections
         that do not override it.
+    before_hello
+        What the next connections get instead of HELLO, one item per connection: ``"reconnect"``
+        (RECONNECT as the first opcode, as a restarting node sends) or ``"silent"`` (nothing at all).
     """
 
     __slots__ = (
@@ -1172,6 +1178,7 @@ class GatewayEmulator:
         "ack_heartbeats",
         "allowed_intents",
         "application_id",
+        "before_hello",
         "connections",
         "guild_ids",
         "heartbeat_interval",
@@ -1218,6 +1225,7 @@ class GatewayEmulator:
         self.guild_ids = tuple(guild_ids)
         self.allowed_intents = allowed_intents
         self.ack_heartbeats = True
+        self.before_hello: collections.deque[typing.Literal["reconnect", "silent"]] = collections.deque()
         self.connections: list[EmulatedConnection] = []
         self.sessions: dict[str, EmulatedSession] = {}
         self.identify_times: list[float] = []

@@ -336,14 +336,21 @@ def _build(events: int, directory: pathlib.Path) -> _Stream:
     return _Stream(stream=stream, path=path, unconsumed_share=unconsumed)
 
 
-def _valgrind(args: list[str], env: dict[str, str]) -> int:
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, *args]
+def _valgrind(args: list[str], env: dict[str, str], out: str = "/dev/null") -> int:
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__, *args]
     done = subprocess.run(command, env=env, capture_output=True, check=False)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
         msg = f"{' '.join(args[:2])} failed (exit {done.returncode}): {' | '.join(tail)}"
         raise RuntimeError(msg)
     return collected(done.stderr)
+
+
+def _profile_path(directory: str | None, key: tuple[str, str, str, int]) -> str:
+    """Where callgrind writes a run's profile: nowhere, or ``DIR/<scenario>-<compression>-<client>-<size>.out``."""
+    if directory is None:
+        return "/dev/null"
+    return str(pathlib.Path(directory) / ("-".join(str(part) for part in key if part) + ".out"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -380,6 +387,12 @@ def main(argv: list[str] | None = None) -> None:
         help=f"put this run's rows into BASELINE (default {DEFAULT_BASELINE.name}), replacing the same rows",
     )
     parser.add_argument("--results", metavar="JSON", help="use a run's --json output instead of measuring")
+    parser.add_argument(
+        "--keep-profiles",
+        metavar="DIR",
+        help="keep callgrind's profile of every run in DIR (read them with callgrind_annotate: where the"
+        " instructions go, per function; subtract the short run's from the long one's for one dispatch)",
+    )
     parser.add_argument("--run-client", help=argparse.SUPPRESS)
     parser.add_argument("--run-floor", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--run-skip", help=argparse.SUPPRESS)
@@ -488,7 +501,10 @@ def _measure(
             print(f"{len(jobs)} runs under callgrind, {args.jobs} at a time...", file=sys.stderr)
             counts: dict[tuple[str, str, str, int], int] = {}
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-                futures = {pool.submit(_valgrind, *job): key for key, job in jobs.items()}
+                futures = {
+                    pool.submit(_valgrind, *job, _profile_path(args.keep_profiles, key)): key
+                    for key, job in jobs.items()
+                }
                 for future in concurrent.futures.as_completed(futures):
                     counts[futures[future]] = future.result()
         finally:

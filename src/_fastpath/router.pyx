@@ -8,8 +8,37 @@ the Python calls it is meant to make: the inflator, the scanner, ``wants``, the 
 
 import cython
 from cpython.bytes cimport PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_Clear, PyDict_GetItem, PyDict_SetItem, PyDict_Size
 from cpython.object cimport PyObject
+from libc.stdint cimport uint64_t
+
+cdef extern from *:
+    """
+    /* Every change to a dict (insert, replace, delete, clear) gives it a new ma_version_tag on
+       CPython 3.11-3.13 (PEP 509; deprecated in 3.12, gone in 3.14): a C-level test of "has this
+       dict changed since". 3.14 has no such field, so there the decision is never cached. */
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(PYPY_VERSION)
+    #define HS_HAVE_DICT_VERSION 1
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    #elif defined(_MSC_VER)
+    #pragma warning(push)
+    #pragma warning(disable: 4996)
+    #endif
+    static inline uint64_t hs_dict_version(PyObject *d) { return ((PyDictObject *)d)->ma_version_tag; }
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic pop
+    #elif defined(_MSC_VER)
+    #pragma warning(pop)
+    #endif
+    #else
+    #define HS_HAVE_DICT_VERSION 0
+    static inline uint64_t hs_dict_version(PyObject *d) { (void)d; return 0; }
+    #endif
+    """
+    bint HS_HAVE_DICT_VERSION
+    uint64_t hs_dict_version(object d)
 
 from hikari import errors
 
@@ -29,6 +58,8 @@ cdef str _KEY_OP = "op"
 cdef str _KEY_T = "t"
 cdef str _KEY_S = "s"
 cdef str _KEY_D = "d"
+cdef object _TRUE = True
+cdef Py_ssize_t _MAX_DECISIONS = 512  # event names a server could invent; Discord has ~80
 
 
 cdef object _bad_payload(str what):
@@ -47,6 +78,9 @@ cdef class Router:
     cdef dict _waiters
     cdef dict _consumers
     cdef dict _by_name
+    cdef dict _decisions
+    cdef uint64_t _listeners_version
+    cdef uint64_t _waiters_version
     cdef tuple _payload_types
     cdef object _scan
     cdef object _inflator
@@ -88,6 +122,9 @@ cdef class Router:
             self._consumers = consumers.consumers
             self._by_name = consumers.by_name
             self._payload_types = consumers.payload_event_types
+            self._decisions = {}
+            self._listeners_version = hs_dict_version(self._listeners)
+            self._waiters_version = hs_dict_version(self._waiters)
         self._inflator = inflator
         self._inflate = inflator.feed if inflator is not None else None
         self._expect_binary = expect_binary
@@ -150,6 +187,34 @@ cdef class Router:
         self._handle(raw)
 
     cdef bint _wanted(self, object name) except -1:
+        """The pure ConsumerIndex.wants: one dict lookup while the listeners and waiters are unchanged.
+
+        A consumer's ``is_enabled`` and the ShardPayloadEvent check change only when hikari adds
+        or removes a key of ``_listeners`` or ``_waiters`` (its group counts move with the keys;
+        ``is_caching`` is fixed), so the answer per name is kept until either dict changes.
+        """
+        cdef PyObject* found
+        cdef bint wanted
+        if not HS_HAVE_DICT_VERSION:
+            return self._wants_now(name)
+        if (
+            hs_dict_version(self._listeners) != self._listeners_version
+            or hs_dict_version(self._waiters) != self._waiters_version
+        ):
+            PyDict_Clear(self._decisions)
+            self._listeners_version = hs_dict_version(self._listeners)
+            self._waiters_version = hs_dict_version(self._waiters)
+        else:
+            found = PyDict_GetItem(self._decisions, name)
+            if found is not NULL:
+                return found == <PyObject*>_TRUE
+        wanted = self._wants_now(name)
+        if PyDict_Size(self._decisions) >= _MAX_DECISIONS:
+            PyDict_Clear(self._decisions)
+        PyDict_SetItem(self._decisions, name, True if wanted else False)
+        return wanted
+
+    cdef bint _wants_now(self, object name) except -1:
         """The pure ConsumerIndex.wants, inlined: would hikari's event manager consume ``name``?"""
         cdef PyObject* found
         if self._listeners or self._waiters:

@@ -408,7 +408,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.short:
         for option, value in SHORT.items():
-            setattr(args, option, value)
+            if getattr(args, option) == parser.get_default(option):  # what is given explicitly stays
+                setattr(args, option, value)
     if args.results:
         results = json.loads(pathlib.Path(args.results).read_text())
     else:

@@ -6,6 +6,8 @@ the Python calls it is meant to make: the inflator, the scanner, ``wants``, the 
 ``consume_raw_event``.
 """
 
+import logging
+
 import cython
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Clear, PyDict_GetItem, PyDict_SetItem, PyDict_Size
@@ -59,11 +61,26 @@ cdef str _KEY_T = "t"
 cdef str _KEY_S = "s"
 cdef str _KEY_D = "d"
 cdef object _TRUE = True
+cdef object _FALSE = False
+cdef object _TRACE_LEVEL = 5
 cdef Py_ssize_t _MAX_DECISIONS = 512  # event names a server could invent; Discord has ~80
 
 
 cdef object _bad_payload(str what):
     return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
+
+
+cdef dict _level_cache(object logger):
+    """The dict ``logging.Logger.isEnabledFor`` caches its answers in (cleared in place on level changes).
+
+    ``None`` when ``logger`` answers ``isEnabledFor`` some other way: then it is always called.
+    """
+    cache = getattr(logger, "_cache", None)
+    if type(cache) is not dict or getattr(type(logger), "isEnabledFor", None) is not logging.Logger.isEnabledFor:
+        return None
+    if "isEnabledFor" in getattr(logger, "__dict__", ()):
+        return None
+    return cache
 
 
 @cython.final
@@ -88,6 +105,7 @@ cdef class Router:
     cdef object _expect_binary
     cdef object _logger
     cdef object _is_enabled_for
+    cdef dict _log_cache
     cdef object _redact
     cdef public object pending
     cdef object _append
@@ -130,6 +148,7 @@ cdef class Router:
         self._expect_binary = expect_binary
         self._logger = logger
         self._is_enabled_for = logger.isEnabledFor
+        self._log_cache = _level_cache(logger)
         self._redact = redact
         self.pending = pending
         self._append = pending.append
@@ -231,6 +250,15 @@ cdef class Router:
             return False  # hikari raises LookupError for it and ignores the event
         return bool(consumer.is_enabled)
 
+    cdef bint _trace_enabled(self) except -1:
+        """``logger.isEnabledFor(TRACE)``: a C-level look at its own cache when that says no."""
+        cdef PyObject* found
+        if self._log_cache is not None:
+            found = PyDict_GetItem(self._log_cache, _TRACE_LEVEL)
+            if found == <PyObject*>_FALSE:
+                return False  # isEnabledFor returns this cached False (or False for a disabled logger)
+        return bool(self._is_enabled_for(TRACE))
+
     cdef bint _is_duplicate(self, object seq, object name) except -1:
         last = self.seq
         if last is None or name == _READY:
@@ -259,7 +287,7 @@ cdef class Router:
                     self.skipped += 1
                     return 0
 
-        if self._is_enabled_for(TRACE):
+        if self._trace_enabled():
             self._logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
 
         try:

@@ -1,9 +1,9 @@
-"""The per-dispatch consumer check follows hikari's listeners and waiters on the very next dispatch.
+"""The router's per-dispatch checks follow every change on the very next dispatch.
 
-The compiled router keeps its answer per event name until hikari's ``_listeners`` or ``_waiters``
-change (any insert or delete, not only a change of size); these tests change them between two
-dispatches in every way hikari does, on both implementations, and check which dispatches reach
-``consume_raw_event``.
+The compiled router keeps its consumer check's answer per event name until hikari's
+``_listeners`` or ``_waiters`` change (any insert or delete, not only a change of size), and reads
+the TRACE check from ``logging``'s own cache; these tests change listeners, waiters and log levels
+between two dispatches in every way hikari and ``logging`` do, on both implementations.
 """
 
 from __future__ import annotations
@@ -117,3 +117,78 @@ def test_many_unknown_names_do_not_change_the_answers(feed: Feed, bot: hikari.Ga
     assert feed(*invented) == []
     assert feed(*NAMES, *invented[:10], *NAMES) == ["MESSAGE_CREATE", "MESSAGE_CREATE"]
     assert feed.router.skipped == 1_500 + 14
+
+
+# -- the TRACE check -----------------------------------------------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=0)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def traced() -> typing.Iterator[tuple[logging.Logger, Records]]:
+    logger = logging.getLogger("hikari_shard.tests.router_checks")
+    records = Records()
+    logger.addHandler(records)
+    logger.propagate = False
+    try:
+        yield logger, records
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+        logging.disable(logging.NOTSET)
+
+
+def test_trace_logging_follows_levels_set_between_dispatches(
+    impl: types.SimpleNamespace, traced: tuple[logging.Logger, Records]
+) -> None:
+    logger, records = traced
+    router = impl.router.Router(
+        shard=None,
+        consume=lambda name, shard, data: None,
+        on_special=lambda name, data: None,
+        loads=orjson.loads,
+        consumers=None,
+        scan=None,
+        inflator=None,
+        expect_binary=False,
+        logger=logger,
+        redact=lambda raw: raw,
+        pending=collections.deque(),
+    )
+    seq = iter(range(2, 100))
+
+    def traces() -> int:
+        del records.messages[:]
+        router.handle(orjson.dumps({"op": 0, "s": next(seq), "t": "TYPING_START", "d": {}}))
+        return sum(message.startswith("received payload") for message in records.messages)
+
+    logger.setLevel(logging.DEBUG)
+    assert traces() == 0  # the level's answer is cached by logging now
+    logger.setLevel(5)  # TRACE; clears every logger's cache in place
+    assert traces() == 1
+    assert traces() == 1
+    logger.disabled = True
+    assert traces() == 0
+    logger.disabled = False
+    assert traces() == 1
+    logging.disable(logging.DEBUG)
+    assert traces() == 0
+    logging.disable(logging.NOTSET)
+    assert traces() == 1
+    logger.setLevel(logging.INFO)
+    assert traces() == 0
+    logging.getLogger("hikari_shard.tests").setLevel(5)  # a parent's level counts for a NOTSET child
+    logger.setLevel(logging.NOTSET)
+    try:
+        assert traces() == 1
+    finally:
+        logging.getLogger("hikari_shard.tests").setLevel(logging.NOTSET)
+    assert traces() == 0

@@ -23,6 +23,18 @@ Usage (needs valgrind; about 15 minutes for everything on 2 cores)::
     .venv/bin/python benchmarks/instructions.py --scenario full,selective,bot
     .venv/bin/python benchmarks/instructions.py --scenario full --compression zstd-stream --client hikari,pure
 
+The gate (CI's ``instructions`` workflow, and developers before a commit)::
+
+    .venv/bin/python benchmarks/instructions.py --short --check          # full decode, zlib-stream: minutes
+    .venv/bin/python benchmarks/instructions.py --scenario full,selective,bot --client hikari,compiled,pure --check
+
+``--check`` compares the run with ``benchmarks/instructions_baseline.json``: it fails when a row of
+ours (compiled or pure) costs more than :data:`GROWTH_LIMIT` over the baseline's, and prints
+whether issue 12's targets (:data:`FULL_ABOVE_FLOOR`, :data:`SELECTIVE_ABOVE_BOUND`, bot and pure
+never above stock) are met; ``--enforce-targets`` makes an unmet target fail too.  The baseline is
+regenerated with the second command and ``--write-baseline`` instead of ``--check``, and committed
+(a reviewed change: its diff shows every row that moved).
+
 Counted instructions are not time (cache misses, branch mispredictions and system calls are not
 in them), so the wall-clock benchmark stays the measure of speed; this one says where the
 instructions go and what is left to win.
@@ -55,6 +67,18 @@ _MIN_SPAN = 2_000
 _SKIPS_SMALL = 20_000
 _SKIPS_LARGE = 120_000
 
+# --- the gate (``--check``): what a change may cost, and the targets of issue 12 -----------------
+GROWTH_LIMIT: typing.Final = 0.03
+"""``--check`` fails when one of our rows (compiled or pure) costs more than 3% over the baseline."""
+FULL_ABOVE_FLOOR: typing.Final = 0.04
+"""Target: ours (compiled) on full decode within 4% of the floor (inflate + ``orjson.loads``)."""
+SELECTIVE_ABOVE_BOUND: typing.Final = 3_000
+"""Target: ours (compiled) selective at most 3,000 instructions above the floor + hikari's own work."""
+OURS: typing.Final = ("compiled", "pure")
+DEFAULT_BASELINE: typing.Final = pathlib.Path(__file__).resolve().parent / "instructions_baseline.json"
+SHORT: typing.Final = {"scenario": "full", "compression": "zlib-stream", "client": "hikari,compiled"}
+"""``--short``: the developer's check before a commit (one scenario, one compression, a few minutes)."""
+
 
 def marginal(small: tuple[int, int], large: tuple[int, int]) -> float:
     """Return the instructions one more dispatch costs, from ``(dispatches, instructions)`` at two lengths."""
@@ -72,6 +96,141 @@ def collected(stderr: bytes) -> int:
         msg = "callgrind printed no instruction count"
         raise ValueError(msg)
     return int(found[-1])
+
+
+# --- the gate: results against the committed baseline and the targets ----------------------------
+
+Key = tuple[str, str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One line of ``--check``'s table."""
+
+    kind: str
+    """``growth`` (ours against the baseline) or ``target`` (issue 12's targets, from this run alone)."""
+    scenario: str
+    compression: str
+    client: str
+    now: float
+    limit: float | None
+    """The most ``now`` may be (``None``: nothing to compare with)."""
+    reference: str
+    """What ``limit`` derives from, e.g. ``baseline 54,524 + 3%``."""
+    fails: bool
+    """Whether this line makes the check fail (targets only with ``enforce_targets``)."""
+    change: float | None = None
+    """``now`` against the baseline's figure (growth lines), e.g. ``0.012`` for +1.2%."""
+
+    @property
+    def met(self) -> bool:
+        return self.limit is not None and self.now <= self.limit
+
+    @property
+    def status(self) -> str:
+        if self.limit is None:
+            return "NO BASELINE"
+        over = self.now - self.limit
+        if self.kind == "growth":
+            return "ok" if over <= 0 else "BROKEN"
+        if over <= 0:
+            return f"met ({-over:,.0f} to spare)"
+        return f"NOT MET (by {over:,.0f})" if self.fails else f"not met (by {over:,.0f})"
+
+
+def _rows(results: dict[str, typing.Any]) -> dict[Key, dict[str, typing.Any]]:
+    return {(row["scenario"], row["compression"], row["client"]): row for row in results["rows"]}
+
+
+def check(
+    results: dict[str, typing.Any], baseline: dict[str, typing.Any], *, enforce_targets: bool = False
+) -> list[Check]:
+    """Compare a run's ``results`` with ``baseline`` (both as ``--json`` writes them) and with the targets.
+
+    Every row of ours (compiled, pure) in ``results`` must cost at most :data:`GROWTH_LIMIT` more
+    than the same row of ``baseline``; a row the baseline lacks fails too (write it with
+    ``--write-baseline``). The targets are judged on ``results`` alone, wherever it holds what
+    they need, and fail only with ``enforce_targets``.
+    """
+    if (results.get("small"), results.get("large")) != (baseline.get("small"), baseline.get("large")):
+        msg = (
+            f"the run used streams of {results.get('small')}/{results.get('large')} dispatches, the baseline"
+            f" {baseline.get('small')}/{baseline.get('large')}: the counts are not comparable"
+        )
+        raise ValueError(msg)
+    rows = _rows(results)
+    base = _rows(baseline)
+    lines: list[Check] = []
+    for key, row in rows.items():
+        scenario, compression, client = key
+        if client not in OURS:
+            continue
+        now = row["instructions"]
+        if key in base:
+            was = base[key]["instructions"]
+            limit: float | None = was * (1 + GROWTH_LIMIT)
+            reference = f"baseline {was:,.0f} + {GROWTH_LIMIT:.0%}"
+        else:
+            was, limit, reference = None, None, "no such row in the baseline"
+        fails = limit is None or now > limit
+        change = now / was - 1 if was else None
+        lines.append(Check("growth", scenario, compression, client, now, limit, reference, fails, change))
+
+    def target(key: Key, limit: float, reference: str) -> None:
+        now = rows[key]["instructions"]
+        lines.append(Check("target", *key, now, limit, reference, enforce_targets and now > limit))
+
+    for (scenario, compression, client), row in rows.items():
+        if client != "floor":
+            continue
+        compiled = (scenario, compression, "compiled")
+        floor = row["instructions"]
+        if scenario == "full" and compiled in rows:
+            target(compiled, floor * (1 + FULL_ABOVE_FLOOR), f"floor {floor:,.0f} + {FULL_ABOVE_FLOOR:.0%}")
+        elif scenario == "selective" and compiled in rows and "hikari_consumed_work" in row:
+            bound = floor + row["hikari_consumed_work"]
+            target(compiled, bound + SELECTIVE_ABOVE_BOUND, f"bound {bound:,.0f} + {SELECTIVE_ABOVE_BOUND:,}")
+    for scenario, compression, client in rows:
+        stock = rows.get((scenario, compression, "hikari"))
+        if stock is None or client not in OURS or (client == "compiled" and scenario != "bot"):
+            continue  # targets: the bot never above stock, the pure build never above stock anywhere
+        target((scenario, compression, client), stock["instructions"], f"stock {stock['instructions']:,.0f}")
+    return lines
+
+
+def check_table(lines: list[Check]) -> str:
+    """The table ``--check`` prints: one line per row compared, failures marked."""
+    header = (
+        f"{'check':7} {'scenario':10} {'compression':12} {'client':9} {'now':>9} {'change':>7} {'limit':>9}"
+        f"  {'limit from':28} status"
+    )
+    out = [header, "-" * len(header)]
+    for line in lines:
+        limit = f"{line.limit:9,.0f}" if line.limit is not None else f"{'-':>9}"
+        change = f"{line.change:+7.1%}" if line.change is not None else f"{'':7}"
+        out.append(
+            f"{line.kind:7} {line.scenario:10} {line.compression:12} {line.client:9} {line.now:9,.0f} {change} {limit}"
+            f"  {line.reference:28} {line.status}"
+        )
+    broken = [line for line in lines if line.fails]
+    targets = [line for line in lines if line.kind == "target"]
+    met = sum(line.met for line in targets)
+    if targets:
+        enforced = "" if any(t.fails for t in targets) or met == len(targets) else " (not enforced: --enforce-targets)"
+        out.append(f"targets met: {met} of {len(targets)}{enforced}")
+    out.append(f"FAILED: {len(broken)} row(s) broke the gate" if broken else "passed")
+    return "\n".join(out)
+
+
+def merge_baseline(baseline: dict[str, typing.Any] | None, results: dict[str, typing.Any]) -> dict[str, typing.Any]:
+    """``baseline`` with every row of ``results`` put in (replacing the same scenario, compression, client)."""
+    if baseline is None or (baseline.get("small"), baseline.get("large")) != (results["small"], results["large"]):
+        baseline = {"small": results["small"], "large": results["large"], "rows": []}
+    rows = _rows(baseline)
+    rows.update(_rows(results))
+    order = {name: index for index, name in enumerate((*SCENARIOS, *COMPRESSIONS, *CLIENTS, "floor"))}
+    merged = sorted(rows.values(), key=lambda r: (order[r["scenario"]], order[r["compression"]], order[r["client"]]))
+    return {"small": results["small"], "large": results["large"], "rows": merged}
 
 
 # --- the processes that run under valgrind -------------------------------------------------------
@@ -177,14 +336,21 @@ def _build(events: int, directory: pathlib.Path) -> _Stream:
     return _Stream(stream=stream, path=path, unconsumed_share=unconsumed)
 
 
-def _valgrind(args: list[str], env: dict[str, str]) -> int:
-    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__, *args]
+def _valgrind(args: list[str], env: dict[str, str], out: str = "/dev/null") -> int:
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__, *args]
     done = subprocess.run(command, env=env, capture_output=True, check=False)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
         msg = f"{' '.join(args[:2])} failed (exit {done.returncode}): {' | '.join(tail)}"
         raise RuntimeError(msg)
     return collected(done.stderr)
+
+
+def _profile_path(directory: str | None, key: tuple[str, str, str, int]) -> str:
+    """Where callgrind writes a run's profile: nowhere, or ``DIR/<scenario>-<compression>-<client>-<size>.out``."""
+    if directory is None:
+        return "/dev/null"
+    return str(pathlib.Path(directory) / ("-".join(str(part) for part in key if part) + ".out"))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -196,6 +362,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--large", type=int, default=5000, help="dispatches in the long stream")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="the check before a commit: --scenario full --compression zlib-stream --client hikari,compiled"
+        " (a few minutes; compare with --check)",
+    )
+    parser.add_argument(
+        "--check",
+        nargs="?",
+        const=str(DEFAULT_BASELINE),
+        metavar="BASELINE",
+        help=f"fail (exit 1) when a row of ours costs more than {GROWTH_LIMIT:.0%} over BASELINE's"
+        f" (default {DEFAULT_BASELINE.name}); print the targets' status",
+    )
+    parser.add_argument(
+        "--enforce-targets", action="store_true", help="with --check: also fail when a target of issue 12 is not met"
+    )
+    parser.add_argument(
+        "--write-baseline",
+        nargs="?",
+        const=str(DEFAULT_BASELINE),
+        metavar="BASELINE",
+        help=f"put this run's rows into BASELINE (default {DEFAULT_BASELINE.name}), replacing the same rows",
+    )
+    parser.add_argument("--results", metavar="JSON", help="use a run's --json output instead of measuring")
+    parser.add_argument(
+        "--keep-profiles",
+        metavar="DIR",
+        help="keep callgrind's profile of every run in DIR (read them with callgrind_annotate: where the"
+        " instructions go, per function; subtract the short run's from the long one's for one dispatch)",
+    )
     parser.add_argument("--run-client", help=argparse.SUPPRESS)
     parser.add_argument("--run-floor", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--run-skip", help=argparse.SUPPRESS)
@@ -209,19 +406,50 @@ def main(argv: list[str] | None = None) -> None:
     if args.run_skip:
         _run_skip(args.run_skip)
         return
-    if args.small < _MIN_SMALL or args.large - args.small < _MIN_SPAN:
-        # Shorter streams let the corpus's opening mix and one-off costs (a GC pass, a resize) show
-        # through: 50 and 150 dispatches put stock below the floor.
-        parser.error(f"use --small >= {_MIN_SMALL} and --large >= --small + {_MIN_SPAN}")
-    if shutil.which("valgrind") is None:
-        sys.exit("valgrind is not installed (Debian: apt install valgrind)")
-    scenarios = [s for s in args.scenario.split(",") if s]
-    compressions = [c for c in args.compression.split(",") if c]
-    clients = [c for c in args.client.split(",") if c]
-    for value, allowed in ((scenarios, SCENARIOS), (compressions, COMPRESSIONS), (clients, CLIENTS)):
-        if not set(value) <= set(allowed):
-            parser.error(f"choose from {', '.join(allowed)}")
+    if args.short:
+        for option, value in SHORT.items():
+            if getattr(args, option) == parser.get_default(option):  # what is given explicitly stays
+                setattr(args, option, value)
+    if args.results:
+        results = json.loads(pathlib.Path(args.results).read_text())
+    else:
+        if args.small < _MIN_SMALL or args.large - args.small < _MIN_SPAN:
+            # Shorter streams let the corpus's opening mix and one-off costs (a GC pass, a resize) show
+            # through: 50 and 150 dispatches put stock below the floor.
+            parser.error(f"use --small >= {_MIN_SMALL} and --large >= --small + {_MIN_SPAN}")
+        if shutil.which("valgrind") is None:
+            sys.exit("valgrind is not installed (Debian: apt install valgrind)")
+        scenarios = [s for s in args.scenario.split(",") if s]
+        compressions = [c for c in args.compression.split(",") if c]
+        clients = [c for c in args.client.split(",") if c]
+        for value, allowed in ((scenarios, SCENARIOS), (compressions, COMPRESSIONS), (clients, CLIENTS)):
+            if not set(value) <= set(allowed):
+                parser.error(f"choose from {', '.join(allowed)}")
+        results = _measure(args, scenarios, compressions, clients)
+        if args.json:
+            pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    if args.write_baseline:
+        path = pathlib.Path(args.write_baseline)
+        previous = json.loads(path.read_text()) if path.exists() else None
+        path.write_text(json.dumps(merge_baseline(previous, results), indent=2) + "\n")
+        print(f"\nwrote {len(results['rows'])} rows into {path}", file=sys.stderr)
+    if args.check:
+        try:
+            lines = check(
+                results, json.loads(pathlib.Path(args.check).read_text()), enforce_targets=args.enforce_targets
+            )
+        except ValueError as ex:
+            sys.exit(f"--check {args.check}: {ex}")
+        print(f"\nagainst {args.check}:")
+        print(check_table(lines))
+        if any(line.fails for line in lines):
+            sys.exit(1)
 
+
+def _measure(
+    args: argparse.Namespace, scenarios: list[str], compressions: list[str], clients: list[str]
+) -> dict[str, typing.Any]:
+    """Run everything under callgrind, print the table and return the rows (``--json``'s content)."""
     from hikari_shard.bench import runner
     from hikari_shard.testing import corpus, emulator
 
@@ -252,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
             for compression in compressions:
                 for size in streams:
                     floor_path = str(directory / f"floor-{size}-{compression}.pickle")
-                    for mode in ("baseline", "full", "selective"):
+                    for mode in ("baseline", *(m for m in ("full", "selective") if m in scenarios)):
                         jobs[("floor", compression, mode, size)] = (["--run-floor", floor_path, mode], env)
                 for scenario in scenarios:
                     for name in clients:
@@ -274,7 +502,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{len(jobs)} runs under callgrind, {args.jobs} at a time...", file=sys.stderr)
             counts: dict[tuple[str, str, str, int], int] = {}
             with concurrent.futures.ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-                futures = {pool.submit(_valgrind, *job): key for key, job in jobs.items()}
+                futures = {
+                    pool.submit(_valgrind, *job, _profile_path(args.keep_profiles, key)): key
+                    for key, job in jobs.items()
+                }
                 for future in concurrent.futures.as_completed(futures):
                     counts[futures[future]] = future.result()
         finally:
@@ -293,7 +524,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'scenario':10} {'compression':12} {'client':10} {'instr/dispatch':>15} {'vs stock':>9}")
     for compression in compressions:
         baseline = per_dispatch(("floor", compression, "baseline"))
-        floors = {mode: per_dispatch(("floor", compression, mode)) - baseline for mode in ("full", "selective")}
+        floors = {
+            mode: per_dispatch(("floor", compression, mode)) - baseline
+            for mode in ("full", "selective")
+            if mode in scenarios
+        }
         for scenario in scenarios:
             stock = per_dispatch((scenario, compression, "hikari")) if "hikari" in clients else None
             for name in clients:
@@ -330,8 +565,7 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 print(f"{scenario:10} {compression:12} {'floor':10} {floor:15,.0f}")
             results["rows"].append(row)
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

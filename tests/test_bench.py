@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 import hikari_shard
-from hikari_shard.bench import cli, recording
+from hikari_shard.bench import cli, recording, report
 from hikari_shard.testing import corpus, make_bot_token
 
 REQUIRE_EXTENSIONS = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"}
@@ -76,6 +76,8 @@ def test_smoke_json_has_the_environment_config_and_summary(smoke: dict[str, typi
         assert entry["cpu_us_per_dispatch"]["median"] > 0
         assert entry["peak_rss_mib"]["median"] > 0
     assert "In short: ours is" in smoke["_stdout"]
+    assert "Noise: not measured (1 round;" in smoke["_stdout"]  # one round: no spread to state
+    assert report.INSTRUCTION_TOOL in smoke["_stdout"]
 
 
 def test_smoke_every_run_delivered_every_event(smoke: dict[str, typing.Any]) -> None:
@@ -235,3 +237,58 @@ def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:
         assert option in text
     for word in ("--smoke", "zlib-stream", "JSON lines", "selective", "token"):
         assert word in text
+
+
+# -- the summary's noise note -------------------------------------------------------------------------
+
+
+def _fake_run(client: str, round_: int, cpu_us: float) -> dict[str, typing.Any]:
+    return {
+        "scenario": "full",
+        "compression": "zlib-stream",
+        "client": client,
+        "round": round_,
+        "ok": True,
+        "events_per_s": 1e6 / cpu_us,
+        "mb_per_s": 1.0,
+        "cpu_us_per_dispatch": cpu_us,
+        "cpu_busy": 1.0,
+        "peak_rss_mib": 60.0,
+    }
+
+
+def _fake_document(runs: list[dict[str, typing.Any]], rounds: int) -> dict[str, typing.Any]:
+    return {
+        "environment": {
+            **dict.fromkeys(("python", "hikari", "aiohttp", "orjson", "machine"), "x"),
+            "usable_cpus": 2,
+            "cpu_model": None,
+        },
+        "config": {"rounds": rounds},
+        "stream": {"window_events": 1000, "source": "corpus", "mean_dispatch_bytes": 873, "setup_dispatches": 2},
+        "runs": runs,
+        "summary": report.summarize(runs),
+    }
+
+
+def test_summary_states_the_spread_over_rounds_and_points_to_the_instruction_tool() -> None:
+    runs = [
+        *(_fake_run("hikari", n, cpu) for n, cpu in enumerate((20.0, 30.0, 25.0))),  # moved by 50%
+        *(_fake_run("compiled", n, cpu) for n, cpu in enumerate((10.0, 11.0, 10.5))),  # by 10%
+    ]
+    document = _fake_document(runs, rounds=3)
+    spreads = {entry["client"]: entry["cpu_spread"] for entry in document["summary"]}
+    assert spreads == {"hikari": pytest.approx(0.5), "compiled": pytest.approx(0.1)}
+    text = report.format_report(document)
+    (noise,) = [line for line in text.splitlines() if line.startswith("Noise:")]
+    assert "moved by 10% to 50% over the 3 rounds" in noise
+    assert "median 30%" in noise
+    assert "widest: hikari (stock), full, zlib-stream" in noise
+    assert "benchmarks/instructions.py" in text
+
+
+def test_one_round_has_no_spread_to_state() -> None:
+    document = _fake_document([_fake_run("hikari", 0, 20.0), _fake_run("compiled", 0, 10.0)], rounds=1)
+    assert all(entry["cpu_spread"] is None for entry in document["summary"])
+    text = report.format_report(document)
+    assert "Noise: not measured (1 round; --rounds 3 or more shows it)" in text

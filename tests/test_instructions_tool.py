@@ -8,6 +8,7 @@ and floor files it builds, and the floor loops (run natively here, under callgri
 from __future__ import annotations
 
 import importlib.util
+import json
 import pathlib
 import pickle
 import sys
@@ -101,3 +102,155 @@ def test_refuses_streams_too_short_to_cancel_the_fixed_costs(tool: types.ModuleT
         with pytest.raises(SystemExit) as refused:
             tool.main(argv)
         assert refused.value.code == 2  # argparse's usage error, before anything runs
+
+
+# --- the gate: --check, --write-baseline ---------------------------------------------------------
+
+
+def row(scenario: str, compression: str, client: str, instructions: float, **extra: float) -> dict[str, typing.Any]:
+    return {"scenario": scenario, "compression": compression, "client": client, "instructions": instructions, **extra}
+
+
+def run(*rows: dict[str, typing.Any], small: int = 1000, large: int = 5000) -> dict[str, typing.Any]:
+    return {"small": small, "large": large, "rows": list(rows)}
+
+
+def today() -> dict[str, typing.Any]:
+    """Issue 4's figures (zlib-stream), as ``--json`` writes them."""
+    return run(
+        row("full", "zlib-stream", "hikari", 72_375),
+        row("full", "zlib-stream", "compiled", 54_524),
+        row("full", "zlib-stream", "pure", 70_000),
+        row("full", "zlib-stream", "floor", 49_660, ceiling=72_375 / 49_660),
+        row("selective", "zlib-stream", "hikari", 130_826),
+        row("selective", "zlib-stream", "compiled", 91_828),
+        row("selective", "zlib-stream", "floor", 31_808, hikari_consumed_work=51_856, hikari_skip=8_395),
+        row("bot", "zlib-stream", "hikari", 354_590),
+        row("bot", "zlib-stream", "compiled", 334_347),
+    )
+
+
+def lines_of(lines: list[typing.Any], kind: str) -> dict[tuple[str, str, str], typing.Any]:
+    return {(line.scenario, line.compression, line.client): line for line in lines if line.kind == kind}
+
+
+def test_check_passes_the_baseline_itself_and_reports_unmet_targets_without_failing(tool: types.ModuleType) -> None:
+    lines = tool.check(today(), today())
+    growth = lines_of(lines, "growth")
+    assert set(growth) == {
+        ("full", "zlib-stream", "compiled"),
+        ("full", "zlib-stream", "pure"),
+        ("selective", "zlib-stream", "compiled"),
+        ("bot", "zlib-stream", "compiled"),
+    }  # only ours: stock and the floor may move with hikari, valgrind or the corpus
+    assert not any(line.fails for line in lines)
+    targets = lines_of(lines, "target")
+    full = targets[("full", "zlib-stream", "compiled")]
+    assert full.limit == pytest.approx(49_660 * 1.04)
+    assert not full.met
+    assert full.status == f"not met (by {54_524 - 49_660 * 1.04:,.0f})"
+    selective = targets[("selective", "zlib-stream", "compiled")]
+    assert selective.limit == 31_808 + 51_856 + 3_000
+    assert not selective.met
+    assert targets[("bot", "zlib-stream", "compiled")].met
+    assert targets[("full", "zlib-stream", "pure")].met
+    table = tool.check_table(lines)
+    assert "targets met: 2 of 4 (not enforced" in table
+    assert table.endswith("passed")
+
+
+def test_check_fails_on_growth_over_three_percent_in_any_row_of_ours(tool: types.ModuleType) -> None:
+    baseline = today()
+    now = today()
+    for line in now["rows"]:
+        if line["client"] == "compiled" and line["scenario"] == "selective":
+            line["instructions"] = 91_828 * 1.031
+        if line["client"] == "compiled" and line["scenario"] == "full":
+            line["instructions"] = 54_524 * 1.029  # within the limit
+        if line["client"] == "hikari":
+            line["instructions"] *= 1.5  # stock is not ours: it may move
+    lines = tool.check(now, baseline)
+    growth = lines_of(lines, "growth")
+    assert growth[("selective", "zlib-stream", "compiled")].fails
+    assert growth[("selective", "zlib-stream", "compiled")].status == "BROKEN"
+    assert growth[("selective", "zlib-stream", "compiled")].change == pytest.approx(0.031)
+    assert not growth[("full", "zlib-stream", "compiled")].fails
+    assert [line for line in lines if line.fails] == [growth[("selective", "zlib-stream", "compiled")]]
+    table = tool.check_table(lines)
+    assert table.endswith("FAILED: 1 row(s) broke the gate")
+    (broken,) = [text for text in table.splitlines() if "BROKEN" in text]
+    assert broken.split()[:4] == ["growth", "selective", "zlib-stream", "compiled"]
+
+
+def test_check_fails_on_a_row_the_baseline_lacks(tool: types.ModuleType) -> None:
+    baseline = today()
+    baseline["rows"] = [r for r in baseline["rows"] if r["client"] != "pure"]
+    lines = tool.check(today(), baseline)
+    (missing,) = [line for line in lines if line.fails]
+    assert (missing.scenario, missing.client, missing.status) == ("full", "pure", "NO BASELINE")
+
+
+def test_check_refuses_runs_of_other_stream_lengths(tool: types.ModuleType) -> None:
+    with pytest.raises(ValueError, match="not comparable"):
+        tool.check(run(small=500, large=2500), today())
+
+
+def test_enforced_targets_fail_when_unmet_and_pass_when_met(tool: types.ModuleType) -> None:
+    lines = tool.check(today(), today(), enforce_targets=True)
+    failed = {(line.scenario, line.client) for line in lines if line.fails}
+    assert failed == {("full", "compiled"), ("selective", "compiled")}
+    assert "NOT MET" in tool.check_table(lines)
+    at_targets = run(
+        row("full", "zstd-stream", "hikari", 60_000),
+        row("full", "zstd-stream", "compiled", 42_501 * 1.04),  # exactly at the limit: met
+        row("full", "zstd-stream", "pure", 60_000),  # equal to stock: met
+        row("full", "zstd-stream", "floor", 42_501),
+        row("bot", "zstd-stream", "hikari", 300_000),
+        row("bot", "zstd-stream", "compiled", 300_001),  # one above stock: not met
+    )
+    lines = tool.check(at_targets, at_targets, enforce_targets=True)
+    assert [(line.scenario, line.client) for line in lines if line.fails] == [("bot", "compiled")]
+    assert "targets met: 2 of 3" in tool.check_table(lines)
+
+
+def test_write_baseline_replaces_the_rows_it_measured_and_keeps_the_others(tool: types.ModuleType) -> None:
+    short = run(row("full", "zlib-stream", "compiled", 50_000), row("full", "zlib-stream", "floor", 49_000))
+    merged = tool.merge_baseline(today(), short)
+    rows = {(r["scenario"], r["compression"], r["client"]): r["instructions"] for r in merged["rows"]}
+    assert rows[("full", "zlib-stream", "compiled")] == 50_000
+    assert rows[("full", "zlib-stream", "floor")] == 49_000
+    assert rows[("bot", "zlib-stream", "compiled")] == 334_347
+    assert len(rows) == len(today()["rows"])
+    assert tool.merge_baseline(run(small=500, large=2500), short)["rows"] == short["rows"]  # other lengths: replaced
+
+
+def test_check_and_write_baseline_from_the_command_line(tool: types.ModuleType, tmp_path: pathlib.Path) -> None:
+    results = tmp_path / "results.json"
+    baseline = tmp_path / "baseline.json"
+    results.write_text(json.dumps(today()))
+    tool.main(["--results", str(results), "--write-baseline", str(baseline)])
+    assert json.loads(baseline.read_text())["rows"] == tool.merge_baseline(None, today())["rows"]
+    tool.main(["--results", str(results), "--check", str(baseline)])  # passes: no exit
+    grown = today()
+    grown["rows"][1]["instructions"] *= 1.05
+    results.write_text(json.dumps(grown))
+    with pytest.raises(SystemExit) as failed:
+        tool.main(["--results", str(results), "--check", str(baseline)])
+    assert failed.value.code == 1
+    results.write_text(json.dumps(today()))
+    with pytest.raises(SystemExit) as failed:
+        tool.main(["--results", str(results), "--check", str(baseline), "--enforce-targets"])
+    assert failed.value.code == 1
+
+
+def test_committed_baseline_is_comparable_and_covers_the_short_check(tool: types.ModuleType) -> None:
+    baseline = json.loads(tool.DEFAULT_BASELINE.read_text())
+    assert (baseline["small"], baseline["large"]) == (1000, 5000)  # the tool's defaults, which the gate uses
+    rows = {(r["scenario"], r["compression"], r["client"]): r["instructions"] for r in baseline["rows"]}
+    assert all(value > 0 for value in rows.values())
+    for client in (*tool.SHORT["client"].split(","), "floor"):  # the developers' check before a commit
+        assert (tool.SHORT["scenario"], tool.SHORT["compression"], client) in rows
+    lines = tool.check(baseline, baseline)
+    assert lines
+    assert not any(line.fails for line in lines)
+    assert tool.merge_baseline(baseline, baseline)["rows"] == baseline["rows"]  # written by --write-baseline

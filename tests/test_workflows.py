@@ -111,6 +111,29 @@ def test_instructions_counts_on_main_with_valgrind_and_keeps_the_json() -> None:
     assert match.group(1) in str(uploads[0]["with"]["path"])
 
 
+def test_instructions_is_a_gate_against_the_committed_baseline() -> None:
+    """Pull requests and main run ``--check``; a failed check fails the job, on every row of ours."""
+    workflow = load("instructions.yml")
+    on = triggers(workflow)
+    assert "pull_request" in on
+    assert "main" in on["push"]["branches"]
+    (job,) = workflow["jobs"].values()
+    (step,) = [s for s in steps(job) if "benchmarks/instructions.py" in str(s.get("run", ""))]
+    assert not step.get("continue-on-error"), "the check must fail the job"
+    script = str(step["run"]).replace("\\\n", " ")
+    assert "set -o pipefail" in script, "piped through tee, the check's exit status would be lost"
+    command = re.search(r"benchmarks/instructions\.py (.*)", script)
+    assert command
+    argv = command.group(1).split()
+    baseline = argv[argv.index("--check") + 1]
+    assert (ROOT / baseline).is_file(), f"the gate checks against {baseline}, which is not committed"
+    assert set(argv[argv.index("--scenario") + 1].split(",")) == {"full", "selective", "bot"}
+    assert {"compiled", "pure"} <= set(argv[argv.index("--client") + 1].split(","))
+    assert "--compression" not in argv  # both compressions
+    assert "--small" not in argv
+    assert "--large" not in argv  # the stream lengths the baseline was written with
+
+
 def pyproject() -> dict[str, typing.Any]:
     return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
 

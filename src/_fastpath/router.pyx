@@ -6,10 +6,41 @@ the Python calls it is meant to make: the inflator, the scanner, ``wants``, the 
 ``consume_raw_event``.
 """
 
+import logging
+
 import cython
 from cpython.bytes cimport PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_GetItem
+from cpython.dict cimport PyDict_Clear, PyDict_GetItem, PyDict_SetItem, PyDict_Size
 from cpython.object cimport PyObject
+from libc.stdint cimport uint64_t
+
+cdef extern from *:
+    """
+    /* Every change to a dict (insert, replace, delete, clear) gives it a new ma_version_tag on
+       CPython 3.11-3.13 (PEP 509; deprecated in 3.12, gone in 3.14): a C-level test of "has this
+       dict changed since". 3.14 has no such field, so there the decision is never cached. */
+    #if PY_VERSION_HEX < 0x030E0000 && !defined(PYPY_VERSION)
+    #define HS_HAVE_DICT_VERSION 1
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic push
+    #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    #elif defined(_MSC_VER)
+    #pragma warning(push)
+    #pragma warning(disable: 4996)
+    #endif
+    static inline uint64_t hs_dict_version(PyObject *d) { return ((PyDictObject *)d)->ma_version_tag; }
+    #if defined(__GNUC__)
+    #pragma GCC diagnostic pop
+    #elif defined(_MSC_VER)
+    #pragma warning(pop)
+    #endif
+    #else
+    #define HS_HAVE_DICT_VERSION 0
+    static inline uint64_t hs_dict_version(PyObject *d) { (void)d; return 0; }
+    #endif
+    """
+    bint HS_HAVE_DICT_VERSION
+    uint64_t hs_dict_version(object d)
 
 from hikari import errors
 
@@ -18,7 +49,6 @@ from hikari_shard._pure.router import ALWAYS_DECODED, CloseFrame, PingFrame
 __all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router")
 
 cdef int TRACE = 5
-cdef object _TRACE_LEVEL = 5
 cdef int _OP_TEXT = 1
 cdef int _OP_BINARY = 2
 cdef int _OP_CLOSE = 8
@@ -30,10 +60,27 @@ cdef str _KEY_OP = "op"
 cdef str _KEY_T = "t"
 cdef str _KEY_S = "s"
 cdef str _KEY_D = "d"
+cdef object _TRUE = True
+cdef object _FALSE = False
+cdef object _TRACE_LEVEL = 5
+cdef Py_ssize_t _MAX_DECISIONS = 512  # event names a server could invent; Discord has ~80
 
 
 cdef object _bad_payload(str what):
     return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
+
+
+cdef dict _level_cache(object logger):
+    """The dict ``logging.Logger.isEnabledFor`` caches its answers in (cleared in place on level changes).
+
+    ``None`` when ``logger`` answers ``isEnabledFor`` some other way: then it is always called.
+    """
+    cache = getattr(logger, "_cache", None)
+    if type(cache) is not dict or getattr(type(logger), "isEnabledFor", None) is not logging.Logger.isEnabledFor:
+        return None
+    if "isEnabledFor" in getattr(logger, "__dict__", ()):
+        return None
+    return cache
 
 
 @cython.final
@@ -48,6 +95,9 @@ cdef class Router:
     cdef dict _waiters
     cdef dict _consumers
     cdef dict _by_name
+    cdef dict _decisions
+    cdef uint64_t _listeners_version
+    cdef uint64_t _waiters_version
     cdef tuple _payload_types
     cdef object _scan
     cdef object _inflator
@@ -55,7 +105,7 @@ cdef class Router:
     cdef object _expect_binary
     cdef object _logger
     cdef object _is_enabled_for
-    cdef dict _level_cache
+    cdef dict _log_cache
     cdef object _redact
     cdef public object pending
     cdef object _append
@@ -90,13 +140,15 @@ cdef class Router:
             self._consumers = consumers.consumers
             self._by_name = consumers.by_name
             self._payload_types = consumers.payload_event_types
+            self._decisions = {}
+            self._listeners_version = hs_dict_version(self._listeners)
+            self._waiters_version = hs_dict_version(self._waiters)
         self._inflator = inflator
         self._inflate = inflator.feed if inflator is not None else None
         self._expect_binary = expect_binary
         self._logger = logger
         self._is_enabled_for = logger.isEnabledFor
-        cache = getattr(logger, "_cache", None)  # logging's per-logger isEnabledFor cache (CPython 3.7+)
-        self._level_cache = cache if type(cache) is dict else None
+        self._log_cache = _level_cache(logger)
         self._redact = redact
         self.pending = pending
         self._append = pending.append
@@ -154,6 +206,34 @@ cdef class Router:
         self._handle(raw)
 
     cdef bint _wanted(self, object name) except -1:
+        """The pure ConsumerIndex.wants: one dict lookup while the listeners and waiters are unchanged.
+
+        A consumer's ``is_enabled`` and the ShardPayloadEvent check change only when hikari adds
+        or removes a key of ``_listeners`` or ``_waiters`` (its group counts move with the keys;
+        ``is_caching`` is fixed), so the answer per name is kept until either dict changes.
+        """
+        cdef PyObject* found
+        cdef bint wanted
+        if not HS_HAVE_DICT_VERSION:
+            return self._wants_now(name)
+        if (
+            hs_dict_version(self._listeners) != self._listeners_version
+            or hs_dict_version(self._waiters) != self._waiters_version
+        ):
+            PyDict_Clear(self._decisions)
+            self._listeners_version = hs_dict_version(self._listeners)
+            self._waiters_version = hs_dict_version(self._waiters)
+        else:
+            found = PyDict_GetItem(self._decisions, name)
+            if found is not NULL:
+                return found == <PyObject*>_TRUE
+        wanted = self._wants_now(name)
+        if PyDict_Size(self._decisions) >= _MAX_DECISIONS:
+            PyDict_Clear(self._decisions)
+        PyDict_SetItem(self._decisions, name, True if wanted else False)
+        return wanted
+
+    cdef bint _wants_now(self, object name) except -1:
         """The pure ConsumerIndex.wants, inlined: would hikari's event manager consume ``name``?"""
         cdef PyObject* found
         if self._listeners or self._waiters:
@@ -171,12 +251,12 @@ cdef class Router:
         return bool(consumer.is_enabled)
 
     cdef bint _trace_enabled(self) except -1:
-        """``logger.isEnabledFor(TRACE)`` without a Python call once logging has cached the answer."""
+        """``logger.isEnabledFor(TRACE)``: a C-level look at its own cache when that says no."""
         cdef PyObject* found
-        if self._level_cache is not None:
-            found = PyDict_GetItem(self._level_cache, _TRACE_LEVEL)
-            if found is not NULL:
-                return <object>found is True
+        if self._log_cache is not None:
+            found = PyDict_GetItem(self._log_cache, _TRACE_LEVEL)
+            if found == <PyObject*>_FALSE:
+                return False  # isEnabledFor returns this cached False (or False for a disabled logger)
         return bool(self._is_enabled_for(TRACE))
 
     cdef bint _is_duplicate(self, object seq, object name) except -1:
@@ -209,7 +289,7 @@ cdef class Router:
                         self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw))
                     return 0
 
-        if self._is_enabled_for(TRACE):
+        if self._trace_enabled():
             self._logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
 
         try:

@@ -28,6 +28,8 @@ SCENARIO_LABELS: typing.Final = {
 }
 _METRICS: typing.Final = ("events_per_s", "mb_per_s", "cpu_us_per_dispatch", "cpu_busy", "peak_rss_mib")
 _BUSY_WARNING: typing.Final = 0.9
+INSTRUCTION_TOOL: typing.Final = "benchmarks/instructions.py"
+"""Where exact ratios come from: instructions per dispatch under callgrind, which do not move between runs."""
 
 
 def _version(distribution: str) -> str | None:
@@ -105,7 +107,8 @@ def summarize(runs: Iterable[dict[str, typing.Any]]) -> list[dict[str, typing.An
     list[dict]
         One entry per ``(scenario, compression, client)`` in first-seen order: ``rounds``, ``failed``,
         ``median``/``min``/``max`` of every metric, and ``speed_vs_hikari`` (events/s ratio) and
-        ``cpu_vs_hikari`` (CPU per dispatch ratio) of the medians.
+        ``cpu_vs_hikari`` (CPU per dispatch ratio) of the medians, and ``cpu_spread``: how far the
+        client's CPU per dispatch moved over the rounds (``max / min - 1``; ``None`` with one round).
     """
     groups: dict[tuple[str, str, str], list[dict[str, typing.Any]]] = {}
     for run in runs:
@@ -122,6 +125,8 @@ def summarize(runs: Iterable[dict[str, typing.Any]]) -> list[dict[str, typing.An
         }
         for metric in _METRICS:
             entry[metric] = _stats([run[metric] for run in good if run.get(metric) is not None])
+        cpu = entry["cpu_us_per_dispatch"]
+        entry["cpu_spread"] = cpu["max"] / cpu["min"] - 1 if cpu and len(good) > 1 and cpu["min"] > 0 else None
         skipped = [run["skipped_decodes"] for run in good if run.get("skipped_decodes") is not None]
         entry["skipped_decodes"] = statistics.median(skipped) if skipped else None
         summary.append(entry)
@@ -236,6 +241,31 @@ def _headlines(summary: Sequence[dict[str, typing.Any]]) -> list[str]:
     return lines
 
 
+def _noise_note(summary: Sequence[dict[str, typing.Any]], rounds: int) -> list[str]:
+    """How noisy the run was (the spread of CPU per dispatch over rounds), and where exact ratios come from."""
+    exact = (
+        f"For exact ratios, count instructions instead: {INSTRUCTION_TOOL} (callgrind; the README's"
+        ' "How close to the floor").'
+    )
+    spreads = [entry for entry in summary if entry.get("cpu_spread") is not None]
+    if not spreads:
+        return [
+            f"Noise: not measured ({rounds} round{'s' if rounds != 1 else ''}; --rounds 3 or more shows it). {exact}"
+        ]
+    spreads.sort(key=lambda entry: entry["cpu_spread"])
+    widest = spreads[-1]
+    values = [entry["cpu_spread"] for entry in spreads]
+    where = f"{CLIENT_LABELS.get(widest['client'], widest['client'])}, {widest['scenario']}, {widest['compression']}"
+    return [
+        (
+            f"Noise: each client's CPU per dispatch moved by {min(values):.0%} to {max(values):.0%} over the {rounds}"
+            f" rounds (max/min - 1; median {statistics.median(values):.0%}; widest: {where}). Ratios closer to 1"
+            " than that are within this machine's noise."
+        ),
+        exact,
+    ]
+
+
 def _busy_note(runs: Sequence[dict[str, typing.Any]], cpus: int | None) -> list[str]:
     good = [run for run in runs if run["ok"] and run.get("cpu_busy") is not None]
     if not good:
@@ -326,4 +356,5 @@ def format_report(document: dict[str, typing.Any]) -> str:
     headlines = _headlines(summary)
     if headlines:
         out += ["", "Summary (median events/s, ours vs hikari's stock shard, same stream):", *headlines]
+    out += _noise_note(summary, rounds)
     return "\n".join(out)

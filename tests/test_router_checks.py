@@ -1,0 +1,194 @@
+"""The router's per-dispatch checks follow every change on the very next dispatch.
+
+The compiled router keeps its consumer check's answer per event name until hikari's
+``_listeners`` or ``_waiters`` change (any insert or delete, not only a change of size), and reads
+the TRACE check from ``logging``'s own cache; these tests change listeners, waiters and log levels
+between two dispatches in every way hikari and ``logging`` do, on both implementations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import types
+import typing
+
+import hikari
+import orjson
+import pytest
+
+from hikari_shard import _consumers
+from test_selective import make_bot
+
+Seen = list[str]
+
+
+async def _noop(event: hikari.Event) -> None:
+    pass
+
+
+def make_router(impl: types.SimpleNamespace, manager: typing.Any, seen: Seen) -> typing.Any:
+    index = _consumers.ConsumerIndex(manager)
+    assert index.supported
+    return impl.router.Router(
+        shard=None,
+        consume=lambda name, shard, data: seen.append(name),
+        on_special=lambda name, data: None,
+        loads=orjson.loads,
+        consumers=index,
+        scan=impl.scan.scan,
+        inflator=None,
+        expect_binary=False,
+        logger=logging.getLogger("test_consumer_check"),
+        redact=lambda raw: raw,
+        pending=collections.deque(),
+    )
+
+
+class Feed:
+    def __init__(self, router: typing.Any, seen: Seen) -> None:
+        self.router = router
+        self.seen = seen
+        self.seq = 1
+
+    def __call__(self, *names: str) -> list[str]:
+        """Feed one dispatch per name; return the names consumed."""
+        del self.seen[:]
+        for name in names:
+            self.seq += 1
+            self.router.handle(orjson.dumps({"op": 0, "s": self.seq, "t": name, "d": {"user_id": "1"}}))
+        assert self.router.seq == self.seq  # skipped or not, every seq is tracked
+        return list(self.seen)
+
+
+@pytest.fixture
+def bot() -> hikari.GatewayBot:
+    return make_bot()
+
+
+@pytest.fixture
+def feed(impl: types.SimpleNamespace, bot: hikari.GatewayBot) -> Feed:
+    seen: Seen = []
+    return Feed(make_router(impl, bot.event_manager, seen), seen)
+
+
+NAMES = ("MESSAGE_CREATE", "TYPING_START", "PRESENCE_UPDATE")
+
+
+def test_swapping_one_listener_for_another_takes_effect_at_once(feed: Feed, bot: hikari.GatewayBot) -> None:
+    manager = bot.event_manager
+    manager.subscribe(hikari.MessageCreateEvent, _noop)
+    assert feed(*NAMES, *NAMES) == ["MESSAGE_CREATE", "MESSAGE_CREATE"]
+    # Same number of keys in hikari's _listeners before and after: only their identity changed.
+    manager.unsubscribe(hikari.MessageCreateEvent, _noop)
+    manager.subscribe(hikari.TypingEvent, _noop)
+    assert feed(*NAMES, *NAMES) == ["TYPING_START", "TYPING_START"]
+    manager.unsubscribe(hikari.TypingEvent, _noop)
+    assert feed(*NAMES) == []
+    manager.subscribe(hikari.PresenceUpdateEvent, _noop)
+    assert feed(*NAMES) == ["PRESENCE_UPDATE"]
+
+
+def test_a_payload_listener_makes_everything_wanted_until_it_goes(feed: Feed, bot: hikari.GatewayBot) -> None:
+    manager = bot.event_manager
+    manager.subscribe(hikari.MessageCreateEvent, _noop)
+    assert feed(*NAMES) == ["MESSAGE_CREATE"]
+    manager.subscribe(hikari.ShardPayloadEvent, _noop)
+    assert feed(*NAMES, "SOMETHING_NEW") == [*NAMES, "SOMETHING_NEW"]
+    manager.unsubscribe(hikari.ShardPayloadEvent, _noop)
+    assert feed(*NAMES, "SOMETHING_NEW") == ["MESSAGE_CREATE"]
+
+
+async def test_a_waiter_is_followed_when_it_comes_and_when_it_goes(feed: Feed, bot: hikari.GatewayBot) -> None:
+    manager = bot.event_manager
+    assert feed(*NAMES) == []
+    waiter = asyncio.ensure_future(manager.wait_for(hikari.TypingEvent, timeout=0.05))
+    await asyncio.sleep(0)  # wait_for registers its waiter
+    assert feed(*NAMES) == ["TYPING_START"]
+    with pytest.raises(asyncio.TimeoutError):
+        await waiter  # hikari removes a waiter that timed out (not one that was cancelled)
+    assert feed(*NAMES) == []
+
+
+def test_many_unknown_names_do_not_change_the_answers(feed: Feed, bot: hikari.GatewayBot) -> None:
+    bot.event_manager.subscribe(hikari.MessageCreateEvent, _noop)
+    invented = [f"INVENTED_{index}" for index in range(1_500)]  # more than any cache of names keeps
+    assert feed(*invented) == []
+    assert feed(*NAMES, *invented[:10], *NAMES) == ["MESSAGE_CREATE", "MESSAGE_CREATE"]
+    assert feed.router.skipped == 1_500 + 14
+
+
+# -- the TRACE check -----------------------------------------------------------------------------
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=0)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def traced() -> typing.Iterator[tuple[logging.Logger, Records]]:
+    logger = logging.getLogger("hikari_shard.tests.router_checks")
+    records = Records()
+    logger.addHandler(records)
+    logger.propagate = False
+    try:
+        yield logger, records
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+        logging.disable(logging.NOTSET)
+
+
+def test_trace_logging_follows_levels_set_between_dispatches(
+    impl: types.SimpleNamespace, traced: tuple[logging.Logger, Records]
+) -> None:
+    logger, records = traced
+    router = impl.router.Router(
+        shard=None,
+        consume=lambda name, shard, data: None,
+        on_special=lambda name, data: None,
+        loads=orjson.loads,
+        consumers=None,
+        scan=None,
+        inflator=None,
+        expect_binary=False,
+        logger=logger,
+        redact=lambda raw: raw,
+        pending=collections.deque(),
+    )
+    seq = iter(range(2, 100))
+
+    def traces() -> int:
+        del records.messages[:]
+        router.handle(orjson.dumps({"op": 0, "s": next(seq), "t": "TYPING_START", "d": {}}))
+        return sum(message.startswith("received payload") for message in records.messages)
+
+    logger.setLevel(logging.DEBUG)
+    assert traces() == 0  # the level's answer is cached by logging now
+    logger.setLevel(5)  # TRACE; clears every logger's cache in place
+    assert traces() == 1
+    assert traces() == 1
+    logger.disabled = True
+    assert traces() == 0
+    logger.disabled = False
+    assert traces() == 1
+    logging.disable(logging.DEBUG)
+    assert traces() == 0
+    logging.disable(logging.NOTSET)
+    assert traces() == 1
+    logger.setLevel(logging.INFO)
+    assert traces() == 0
+    logging.getLogger("hikari_shard.tests").setLevel(5)  # a parent's level counts for a NOTSET child
+    logger.setLevel(logging.NOTSET)
+    try:
+        assert traces() == 1
+    finally:
+        logging.getLogger("hikari_shard.tests").setLevel(logging.NOTSET)
+    assert traces() == 0

@@ -37,7 +37,6 @@ import pathlib
 import threading
 import time
 import typing
-import weakref
 
 from hikari_shard import redact as redact_
 
@@ -52,7 +51,7 @@ ENV_LIMIT: typing.Final = "HIKARI_SHARD_RECORD_LIMIT"
 ENV_DURATION: typing.Final = "HIKARI_SHARD_RECORD_DURATION"
 ENV_REDACT: typing.Final = "HIKARI_SHARD_RECORD_REDACT"
 
-_LOGGER: typing.Final = logging.getLogger("hikari_shard.record")
+_LOGGER: typing.Final = logging.getLogger("hikari_shard.recorder")
 _LEFT_OUT: typing.Final = frozenset(("READY", "RESUMED"))
 _ACTIVE: list[Recording] = []
 _LOCK: typing.Final = threading.Lock()
@@ -71,6 +70,7 @@ class Recording:
         "_bytes",
         "_callback",
         "_closed",
+        "_count",
         "_deadline",
         "_limit",
         "_manager",
@@ -105,9 +105,10 @@ class Recording:
         self._redact = redact
         self._buffer: list[bytes] = []
         self._bytes = 0
+        self._count = 0
         self._stopped = False
         self._closed = False
-        self._shards: weakref.WeakSet[typing.Any] = weakref.WeakSet()
+        self._shards: list[typing.Any] = []  # shards whose routers may call back (strong refs until stop())
         self._callback = self._on_dispatch
 
     def __repr__(self) -> str:
@@ -119,7 +120,7 @@ class Recording:
     @property
     def dispatches(self) -> int:
         """Dispatches captured so far."""
-        return len(self._buffer)
+        return self._count
 
     @property
     def size(self) -> int:
@@ -138,8 +139,12 @@ class Recording:
             return bool(getattr(shard, "_event_manager", None) is self._manager)
         return bool(shard is self._target)
 
+    def _track(self, shard: typing.Any) -> None:
+        if not any(known is shard for known in self._shards):
+            self._shards.append(shard)
+
     def _attach(self, shard: typing.Any) -> None:
-        self._shards.add(shard)
+        self._track(shard)
         router = getattr(shard, "_router", None)
         if router is not None and router.recorder is None:
             router.recorder = self._callback
@@ -151,10 +156,11 @@ class Recording:
         size = len(raw)
         if self._bytes + size > self._limit or time.monotonic() > self._deadline:
             self._stopped = True
-            _LOGGER.info("recording to %s reached its limit: %s dispatches", self.path, len(self._buffer))
+            _LOGGER.info("recording to %s reached its limit: %s dispatches", self.path, self._count)
             return
         self._buffer.append(raw if type(raw) is bytes else bytes(raw))
         self._bytes += size
+        self._count += 1
 
     def stop(self) -> None:
         """Stop capturing (nothing is written yet: see :meth:`close`)."""
@@ -162,7 +168,8 @@ class Recording:
         with _LOCK:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
-        for shard in list(self._shards):
+        shards, self._shards = self._shards, []
+        for shard in shards:
             router = getattr(shard, "_router", None)
             if router is not None and router.recorder is self._callback:
                 router.recorder = None
@@ -188,7 +195,9 @@ class Recording:
                 file.write(line + b"\n")
         temporary.replace(self.path)
         self.lines = len(buffer)
-        _LOGGER.info("recorded %s dispatches to %s (%s)", self.lines, self.path, "redacted" if redactor else "NOT redacted")
+        _LOGGER.info(
+            "recorded %s dispatches to %s (%s)", self.lines, self.path, "redacted" if redactor else "NOT redacted"
+        )
         return self.lines
 
     async def aclose(self) -> int:
@@ -277,7 +286,7 @@ def recorder_for(shard: typing.Any) -> typing.Callable[[str, bytes], None] | Non
     with _LOCK:
         for recording in _ACTIVE:
             if not recording.stopped and recording._matches(shard):
-                recording._shards.add(shard)
+                recording._track(shard)
                 return recording._callback
     return None
 

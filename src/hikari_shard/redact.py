@@ -86,7 +86,7 @@ class Redactor:
 
     def __init__(self, *, key: bytes | None = None) -> None:
         self._key = key if key is not None else secrets.token_bytes(32)
-        self._rng = random.Random(self._key)  # noqa: S311 - placeholders, not secrets
+        self._rng = random.Random(self._key)
         self._ids: dict[str, str] = {}
         self._taken: set[str] = set()
         self._texts: dict[str, str] = {}

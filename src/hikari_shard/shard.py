@@ -28,8 +28,7 @@ from hikari import intents as intents_
 from hikari.api import shard as shard_api
 from hikari.internal import data_binding, ux
 
-from hikari_shard import _consumers, _fast, _transport, recorder
-from hikari_shard import statistics
+from hikari_shard import _consumers, _fast, _transport, recorder, statistics
 
 if typing.TYPE_CHECKING:
     import datetime

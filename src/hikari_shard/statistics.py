@@ -230,7 +230,7 @@ class ShardStats:
             Their total (all zero for none).
         """
         items = list(snapshots)
-        counts: dict[str, int] = {}
+        counts: dict[str, typing.Any] = {}
         totals: dict[str, typing.Any] = {}
         for name in ("events", "close_codes", "reconnect_reasons"):
             merged: collections.Counter[typing.Any] = collections.Counter()

@@ -159,7 +159,7 @@ class Router:
         self.largest = 0
         """The largest JSON payload handled, in bytes."""
         self.recorder: typing.Callable[[str, bytes], object] | None = None
-        """Called with ``(name, raw JSON)`` for every dispatch not dropped as a duplicate (see hikari_shard.recorder)."""
+        """Called with ``(name, raw JSON)`` for every dispatch not dropped as a duplicate (hikari_shard.recorder)."""
 
     def close(self) -> None:
         """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
@@ -229,8 +229,7 @@ class Router:
         size = len(raw)
         self.messages += 1
         self.bytes_inflated += size
-        if size > self.largest:
-            self.largest = size
+        self.largest = max(self.largest, size)
         scan = self._scan
         if scan is not None:
             header = scan(raw)

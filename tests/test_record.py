@@ -257,3 +257,15 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Pat
         started.close()
     assert (tmp_path / "env.jsonl").read_bytes() == b""
     assert collections.Counter(recorder._ACTIVE)[started] == 0
+
+
+def test_redact_command(tmp_path: pathlib.Path, corpus: typing.Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from hikari_shard import __main__  # noqa: PLC0415
+
+    source = tmp_path / "private.jsonl"
+    recording.write_stream(source, corpus.dispatches)
+    target = tmp_path / "shared.jsonl"
+    assert __main__.main(["redact", str(source), str(target)]) == 0
+    assert f"wrote {len(corpus.dispatches)} redacted payloads" in capsys.readouterr().out
+    _assert_redacted(target, [d for _, d in corpus.dispatches])
+    assert __main__.main(["redact", str(tmp_path / "missing.jsonl"), str(target)]) == 2

@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-__all__ = ("HEARTBEAT_BUCKETS", "ShardStats", "stats")
+__all__ = ("HEARTBEAT_BUCKETS", "ShardCounters", "ShardStats", "our_shards", "stats")
 
 import collections
 import dataclasses
@@ -255,7 +255,8 @@ class ShardStats:
         )
 
 
-def _our_shards(bot_or_shard: typing.Any) -> list[typing.Any]:
+def our_shards(bot_or_shard: typing.Any) -> list[typing.Any]:
+    """The shards of a bot (or the shard itself) that are hikari-shard's (they have the counters)."""
     shards = getattr(bot_or_shard, "shards", None)
     candidates = list(shards.values()) if shards is not None else [bot_or_shard]
     return [shard for shard in candidates if isinstance(getattr(shard, "_stats", None), ShardCounters)]
@@ -275,4 +276,4 @@ def stats(bot_or_shard: typing.Any) -> ShardStats:
     ShardStats
         The counters summed over the shards (``shards`` says how many).
     """
-    return ShardStats.sum(shard.stats for shard in _our_shards(bot_or_shard))
+    return ShardStats.sum(shard.stats for shard in our_shards(bot_or_shard))

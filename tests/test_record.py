@@ -260,7 +260,7 @@ def test_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Pat
 
 
 def test_redact_command(tmp_path: pathlib.Path, corpus: typing.Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from hikari_shard import __main__  # noqa: PLC0415
+    from hikari_shard import __main__
 
     source = tmp_path / "private.jsonl"
     recording.write_stream(source, corpus.dispatches)

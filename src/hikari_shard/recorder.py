@@ -67,6 +67,7 @@ class Recording:
 
     __slots__ = (
         "_buffer",
+        "_sizes",
         "_bytes",
         "_callback",
         "_closed",
@@ -103,7 +104,10 @@ class Recording:
         self._limit = limit_bytes
         self._deadline = time.monotonic() + duration if duration is not None else float("inf")
         self._redact = redact
-        self._buffer: list[bytes] = []
+        # One growing buffer, not a bytes object per dispatch: the router's payloads are then freed
+        # at once and their memory reused, as when nothing records (keeping them costs far more).
+        self._buffer = bytearray()
+        self._sizes: list[int] = []
         self._bytes = 0
         self._count = 0
         self._stopped = False
@@ -158,7 +162,8 @@ class Recording:
             self._stopped = True
             _LOGGER.info("recording to %s reached its limit: %s dispatches", self.path, self._count)
             return
-        self._buffer.append(raw if type(raw) is bytes else bytes(raw))
+        self._buffer += raw
+        self._sizes.append(size)
         self._bytes += size
         self._count += 1
 
@@ -186,15 +191,19 @@ class Recording:
         if self._closed:
             return self.lines
         self._closed = True
-        buffer, self._buffer = self._buffer, []
+        buffer, sizes = self._buffer, self._sizes
+        self._buffer, self._sizes = bytearray(), []
         redactor = redact_.Redactor() if self._redact else None
         temporary = self.path.with_name(self.path.name + ".part")
         with temporary.open("wb") as file:
-            for raw in buffer:
+            start = 0
+            for size in sizes:
+                raw = bytes(buffer[start : start + size])
+                start += size
                 line = redactor.line(raw) if redactor is not None else raw.replace(b"\n", b" ")
                 file.write(line + b"\n")
         temporary.replace(self.path)
-        self.lines = len(buffer)
+        self.lines = len(sizes)
         _LOGGER.info(
             "recorded %s dispatches to %s (%s)", self.lines, self.path, "redacted" if redactor else "NOT redacted"
         )

@@ -15,7 +15,7 @@ and RESUMED are left out too, ``--replay`` does not use them), redacted by defau
 How it stays off the hot path: while nothing records, each of our shards' routers has
 ``recorder = None`` and the only cost is that ``is not None`` check per dispatch.  While
 recording, the router hands the raw JSON bytes it already holds to :meth:`Recording._on_dispatch`,
-which appends them to an in-memory list (bounded by ``limit_bytes``, and by ``duration``); parsing,
+which copies them into in-memory chunks (bounded by ``limit_bytes``, and by ``duration``); parsing,
 redacting and writing happen in :meth:`Recording.close` (:meth:`Recording.aclose` runs them in a
 thread).
 
@@ -53,6 +53,7 @@ ENV_REDACT: typing.Final = "HIKARI_SHARD_RECORD_REDACT"
 
 _LOGGER: typing.Final = logging.getLogger("hikari_shard.recorder")
 _LEFT_OUT: typing.Final = frozenset(("READY", "RESUMED"))
+_CHUNK: typing.Final = 4 * 1024 * 1024
 _ACTIVE: list[Recording] = []
 _LOCK: typing.Final = threading.Lock()
 _FROM_ENVIRONMENT: list[Recording] = []
@@ -66,17 +67,19 @@ class Recording:
     """
 
     __slots__ = (
-        "_buffer",
-        "_sizes",
         "_bytes",
         "_callback",
+        "_chunk",
+        "_chunks",
         "_closed",
         "_count",
         "_deadline",
         "_limit",
         "_manager",
+        "_pos",
         "_redact",
         "_shards",
+        "_sizes",
         "_stopped",
         "_target",
         "lines",
@@ -104,9 +107,12 @@ class Recording:
         self._limit = limit_bytes
         self._deadline = time.monotonic() + duration if duration is not None else float("inf")
         self._redact = redact
-        # One growing buffer, not a bytes object per dispatch: the router's payloads are then freed
-        # at once and their memory reused, as when nothing records (keeping them costs far more).
-        self._buffer = bytearray()
+        # Payloads are copied into preallocated chunks rather than kept: the router's buffers are
+        # then freed at once and their memory reused, as when nothing records (keeping each
+        # payload alive costs far more than the copy), and nothing is reallocated as it grows.
+        self._chunks: list[bytes] = []
+        self._chunk = bytearray()
+        self._pos = 0
         self._sizes: list[int] = []
         self._bytes = 0
         self._count = 0
@@ -158,11 +164,18 @@ class Recording:
         if self._stopped or name in _LEFT_OUT:
             return
         size = len(raw)
-        if self._bytes + size > self._limit or time.monotonic() > self._deadline:
+        if self._bytes + size > self._limit or (not self._count & 63 and time.monotonic() > self._deadline):
             self._stopped = True
             _LOGGER.info("recording to %s reached its limit: %s dispatches", self.path, self._count)
             return
-        self._buffer += raw
+        start = self._pos
+        end = start + size
+        if end > len(self._chunk):
+            self._chunks.append(bytes(self._chunk[:start]))
+            self._chunk = bytearray(max(_CHUNK, size))
+            start, end = 0, size
+        self._chunk[start:end] = raw
+        self._pos = end
         self._sizes.append(size)
         self._bytes += size
         self._count += 1
@@ -191,8 +204,9 @@ class Recording:
         if self._closed:
             return self.lines
         self._closed = True
-        buffer, sizes = self._buffer, self._sizes
-        self._buffer, self._sizes = bytearray(), []
+        buffer = b"".join((*self._chunks, self._chunk[: self._pos]))
+        sizes = self._sizes
+        self._chunks, self._chunk, self._pos, self._sizes = [], bytearray(), 0, []
         redactor = redact_.Redactor() if self._redact else None
         temporary = self.path.with_name(self.path.name + ".part")
         with temporary.open("wb") as file:

@@ -148,7 +148,7 @@ async def _record_from_emulator(tmp_path: pathlib.Path, corpus: typing.Any, *, r
                 await until(lambda: gateway.connections[-1].session is not None and len(gateway.connections) == 2)
                 await gateway.dispatch_many(events[half:])
                 await until(lambda: len(manager.raw) == 2 + len(events))
-                assert recording_.dispatches == len(events)
+                assert recording_.dispatches == len(events) + 2  # and READY and RESUMED, left out of the file
             assert not recording_.stopped
         assert recording_.stopped
         assert recording_.lines == len(events)
@@ -201,10 +201,11 @@ async def test_record_a_bot_before_it_starts_and_limits(tmp_path: pathlib.Path) 
             for number in range(20):
                 await gateway.dispatch("TYPING_START", {"channel_id": "1", "user_id": str(number), "timestamp": 3})
             await until(lambda: len(manager.raw) == 21)
-        # Only the first recording that matches a shard records it; its size limit stops it.
+            # Only the first recording that matches a shard records it; its size limit stops it.
+            await until(lambda: shard._router.recorder is None, what="the watcher to stop the recording")
         assert small.stopped
         assert 0 < small.close() < 20
-        assert small.size <= 500
+        assert 0 < (tmp_path / "small.jsonl").stat().st_size <= 500
         assert everything.close() == 0
         assert everything.close() == 0  # idempotent
     assert recorder.recorder_for(shard) is None
@@ -232,6 +233,8 @@ async def test_record_a_running_shard_and_stop(tmp_path: pathlib.Path) -> None:
             assert shard._router.recorder is None
             assert recording_.lines == 1
             expired = recorder.record(shard, tmp_path / "expired.jsonl", duration=0)
+            assert expired.stopped
+            await until(lambda: shard._router.recorder is None, what="the watcher to stop the recording")
             await gateway.dispatch("TYPING_START", {"channel_id": "1", "user_id": "4", "timestamp": 3})
             await until(lambda: len(manager.raw) == 4)
             assert expired.stopped

@@ -196,7 +196,7 @@ cdef class Router:
         cdef PyObject* item = PyDict_GetItem(self.events, name)
         self.events[name] = <object>item + 1 if item is not NULL else 1
         if self.recorder is not None:
-            self.recorder(name, raw)
+            self.recorder(raw)
         return 0
 
     cdef int _handle(self, object raw) except -1:

@@ -14,10 +14,10 @@ and RESUMED are left out too, ``--replay`` does not use them), redacted by defau
 
 How it stays off the hot path: while nothing records, each of our shards' routers has
 ``recorder = None`` and the only cost is that ``is not None`` check per dispatch.  While
-recording, the router hands the raw JSON bytes it already holds to :meth:`Recording._on_dispatch`,
-which copies them into in-memory chunks (bounded by ``limit_bytes``, and by ``duration``); parsing,
-redacting and writing happen in :meth:`Recording.close` (:meth:`Recording.aclose` runs them in a
-thread).
+recording, the router appends the raw JSON bytes it already holds to the recording's list (a
+``list.append``, no Python code runs); a watcher thread checks ``limit_bytes`` and ``duration``
+four times a second and stops the recording at either; parsing, redacting and writing happen in
+:meth:`Recording.close` (:meth:`Recording.aclose` runs them in a thread).
 
 Setting ``HIKARI_SHARD_RECORD=traffic.jsonl`` before :func:`hikari_shard.install` records every
 shard of the process until it exits (``HIKARI_SHARD_RECORD_LIMIT`` bytes and
@@ -32,11 +32,14 @@ __all__ = ("DEFAULT_LIMIT_BYTES", "Recording", "from_environment", "record", "re
 import asyncio
 import atexit
 import logging
+import math
 import os
 import pathlib
 import threading
 import time
 import typing
+
+import orjson
 
 from hikari_shard import redact as redact_
 
@@ -53,7 +56,7 @@ ENV_REDACT: typing.Final = "HIKARI_SHARD_RECORD_REDACT"
 
 _LOGGER: typing.Final = logging.getLogger("hikari_shard.recorder")
 _LEFT_OUT: typing.Final = frozenset(("READY", "RESUMED"))
-_CHUNK: typing.Final = 4 * 1024 * 1024
+_WATCH_INTERVAL: typing.Final = 0.25
 _ACTIVE: list[Recording] = []
 _LOCK: typing.Final = threading.Lock()
 _FROM_ENVIRONMENT: list[Recording] = []
@@ -69,19 +72,18 @@ class Recording:
     __slots__ = (
         "_bytes",
         "_callback",
-        "_chunk",
-        "_chunks",
+        "_checked",
         "_closed",
-        "_count",
         "_deadline",
         "_limit",
         "_manager",
-        "_pos",
+        "_payloads",
         "_redact",
         "_shards",
-        "_sizes",
         "_stopped",
         "_target",
+        "_wakeup",
+        "_watcher",
         "lines",
         "path",
     )
@@ -94,6 +96,7 @@ class Recording:
         limit_bytes: int,
         duration: float | None,
         redact: bool,
+        watch: bool = True,
     ) -> None:
         if limit_bytes <= 0:
             msg = "limit_bytes must be positive"
@@ -105,42 +108,46 @@ class Recording:
         self._target = target
         self._manager = getattr(target, "event_manager", None) if hasattr(target, "shards") else None
         self._limit = limit_bytes
-        self._deadline = time.monotonic() + duration if duration is not None else float("inf")
+        self._deadline = time.monotonic() + duration if duration is not None else math.inf
         self._redact = redact
-        # Payloads are copied into preallocated chunks rather than kept: the router's buffers are
-        # then freed at once and their memory reused, as when nothing records (keeping each
-        # payload alive costs far more than the copy), and nothing is reallocated as it grows.
-        self._chunks: list[bytes] = []
-        self._chunk = bytearray()
-        self._pos = 0
-        self._sizes: list[int] = []
+        # The routers call list.append (C code, no Python frame) with the payload bytes they already
+        # hold; the size and time limits are checked by a watcher thread _WATCH_INTERVAL apart, and
+        # applied exactly when the file is written.
+        self._payloads: list[bytes] = []
+        self._callback = self._payloads.append
+        self._checked = 0
         self._bytes = 0
-        self._count = 0
         self._stopped = False
         self._closed = False
         self._shards: list[typing.Any] = []  # shards whose routers may call back (strong refs until stop())
-        self._callback = self._on_dispatch
+        self._wakeup = threading.Event()
+        self._watcher: threading.Thread | None = None
+        if watch:
+            self._watcher = threading.Thread(
+                target=self._watch, name=f"hikari-shard record {self.path.name}", daemon=True
+            )
+            self._watcher.start()
 
     def __repr__(self) -> str:
         return (
-            f"Recording(path={str(self.path)!r}, dispatches={self.dispatches}, bytes={self._bytes}, "
-            f"redact={self._redact}, stopped={self._stopped})"
+            f"Recording(path={str(self.path)!r}, dispatches={self.dispatches}, redact={self._redact}, "
+            f"stopped={self.stopped})"
         )
 
     @property
     def dispatches(self) -> int:
-        """Dispatches captured so far."""
-        return self._count
+        """Payloads captured so far (READY and RESUMED, left out of the file, included)."""
+        return len(self._payloads) if not self._closed else self.lines
 
     @property
     def size(self) -> int:
-        """Bytes of JSON captured so far (before redaction, which keeps sizes)."""
+        """Bytes of JSON captured, as of the last check (four times a second)."""
         return self._bytes
 
     @property
     def stopped(self) -> bool:
         """Whether capturing is over (stopped, closed, or its size or time limit reached)."""
-        return self._stopped or time.monotonic() > self._deadline
+        return self._stopped or time.monotonic() > self._deadline or self._bytes > self._limit
 
     def _matches(self, shard: typing.Any) -> bool:
         if self._target is None:
@@ -159,37 +166,32 @@ class Recording:
         if router is not None and router.recorder is None:
             router.recorder = self._callback
 
-    def _on_dispatch(self, name: str, raw: bytes) -> None:
-        """Called by a router with every dispatch (raw JSON bytes) while this records."""
-        if self._stopped or name in _LEFT_OUT:
-            return
-        size = len(raw)
-        if self._bytes + size > self._limit or (not self._count & 63 and time.monotonic() > self._deadline):
-            self._stopped = True
-            _LOGGER.info("recording to %s reached its limit: %s dispatches", self.path, self._count)
-            return
-        start = self._pos
-        end = start + size
-        if end > len(self._chunk):
-            self._chunks.append(bytes(self._chunk[:start]))
-            self._chunk = bytearray(max(_CHUNK, size))
-            start, end = 0, size
-        self._chunk[start:end] = raw
-        self._pos = end
-        self._sizes.append(size)
-        self._bytes += size
-        self._count += 1
+    def _check(self) -> bool:
+        """Add up what arrived since the last check; stop at a limit.  Returns whether to go on."""
+        payloads = self._payloads
+        count = len(payloads)
+        self._bytes += sum(len(payload) for payload in payloads[self._checked : count])
+        self._checked = count
+        if self._bytes > self._limit or time.monotonic() > self._deadline:
+            _LOGGER.info("recording to %s reached its limit after %s dispatches", self.path, count)
+            self.stop()
+        return not self._stopped
+
+    def _watch(self) -> None:
+        while not self._wakeup.wait(_WATCH_INTERVAL) and self._check():
+            pass
 
     def stop(self) -> None:
         """Stop capturing (nothing is written yet: see :meth:`close`)."""
         self._stopped = True
+        self._wakeup.set()
         with _LOCK:
             if self in _ACTIVE:
                 _ACTIVE.remove(self)
         shards, self._shards = self._shards, []
         for shard in shards:
             router = getattr(shard, "_router", None)
-            if router is not None and router.recorder is self._callback:
+            if router is not None and router.recorder == self._callback:
                 router.recorder = None
 
     def close(self) -> int:
@@ -198,30 +200,33 @@ class Recording:
         Returns
         -------
         int
-            The number of dispatches written.
+            The number of dispatches written (within ``limit_bytes``, without READY and RESUMED).
         """
         self.stop()
         if self._closed:
             return self.lines
         self._closed = True
-        buffer = b"".join((*self._chunks, self._chunk[: self._pos]))
-        sizes = self._sizes
-        self._chunks, self._chunk, self._pos, self._sizes = [], bytearray(), 0, []
+        payloads, self._payloads = self._payloads, []
         redactor = redact_.Redactor() if self._redact else None
         temporary = self.path.with_name(self.path.name + ".part")
+        total = 0
+        lines = 0
         with temporary.open("wb") as file:
-            start = 0
-            for size in sizes:
-                raw = bytes(buffer[start : start + size])
-                start += size
-                line = redactor.line(raw) if redactor is not None else raw.replace(b"\n", b" ")
+            for raw in payloads:
+                payload = orjson.loads(raw)
+                if payload.get("t") in _LEFT_OUT:
+                    continue
+                total += len(raw)
+                if total > self._limit:
+                    break
+                line = orjson.dumps(redactor.payload(payload)) if redactor is not None else raw.replace(b"\n", b" ")
                 file.write(line + b"\n")
+                lines += 1
         temporary.replace(self.path)
-        self.lines = len(sizes)
-        _LOGGER.info(
-            "recorded %s dispatches to %s (%s)", self.lines, self.path, "redacted" if redactor else "NOT redacted"
-        )
-        return self.lines
+        self.lines = lines
+        how = "redacted" if redactor is not None else "NOT redacted"
+        _LOGGER.info("recorded %s dispatches to %s (%s)", lines, self.path, how)
+        return lines
 
     async def aclose(self) -> int:
         """Like :meth:`close`, with the redaction and the writing in a thread (the event loop keeps running).
@@ -302,7 +307,7 @@ def record(
     return recording
 
 
-def recorder_for(shard: typing.Any) -> typing.Callable[[str, bytes], None] | None:
+def recorder_for(shard: typing.Any) -> typing.Callable[[bytes], None] | None:
     """Return the callback a new router of ``shard`` should record through, or ``None`` (the shard calls this)."""
     if not _ACTIVE:
         return None

@@ -158,8 +158,8 @@ class Router:
         """Bytes of JSON handled, after inflating."""
         self.largest = 0
         """The largest JSON payload handled, in bytes."""
-        self.recorder: typing.Callable[[str, bytes], object] | None = None
-        """Called with ``(name, raw JSON)`` for every dispatch not dropped as a duplicate (hikari_shard.recorder)."""
+        self.recorder: typing.Callable[[bytes], object] | None = None
+        """Called with the raw JSON of every dispatch not dropped as a duplicate (hikari_shard.recorder)."""
 
     def close(self) -> None:
         """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
@@ -222,7 +222,7 @@ class Router:
         events = self.events
         events[name] = events.get(name, 0) + 1
         if self.recorder is not None:
-            self.recorder(name, raw)
+            self.recorder(raw)
 
     def handle(self, raw: bytes) -> None:
         """Process one inflated JSON payload."""

@@ -221,8 +221,9 @@ class Router:
     def _count(self, name: str, raw: bytes) -> None:
         events = self.events
         events[name] = events.get(name, 0) + 1
-        if self.recorder is not None:
-            self.recorder(raw)
+        recorder = self.recorder  # read once: a recording's watcher thread may clear it meanwhile
+        if recorder is not None:
+            recorder(raw)
 
     def handle(self, raw: bytes) -> None:
         """Process one inflated JSON payload."""

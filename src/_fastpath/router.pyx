@@ -113,6 +113,13 @@ cdef class Router:
     cdef public Py_ssize_t skipped
     cdef public object waiter
     cdef public bint closed
+    # Receive-path statistics (hikari_shard.stats reads them; see the pure twin for each one).
+    cdef public dict events
+    cdef public Py_ssize_t messages
+    cdef public Py_ssize_t bytes_received
+    cdef public Py_ssize_t bytes_inflated
+    cdef public Py_ssize_t largest
+    cdef public object recorder
 
     def __init__(
         self,
@@ -156,6 +163,12 @@ cdef class Router:
         self.skipped = 0
         self.waiter = None
         self.closed = False
+        self.events = {}
+        self.messages = 0
+        self.bytes_received = 0
+        self.bytes_inflated = 0
+        self.largest = 0
+        self.recorder = None
 
     def close(self):
         """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
@@ -181,6 +194,7 @@ cdef class Router:
         if opcode == _OP_BINARY:
             if self._expect_binary is False:
                 raise errors.GatewayTransportError("Unexpected message type received BINARY, expected TEXT")
+            self.bytes_received += len(payload)
             if self._inflate is not None:
                 raw = self._inflate(payload)
                 if raw is None:
@@ -191,6 +205,7 @@ cdef class Router:
         elif opcode == _OP_TEXT:
             if self._expect_binary is True:
                 raise errors.GatewayTransportError("Unexpected message type received TEXT, expected BINARY")
+            self.bytes_received += len(payload)
             self._handle(payload)
         elif opcode == _OP_CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
@@ -270,10 +285,22 @@ cdef class Router:
             self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
         return False
 
+    cdef inline int _count(self, object name, object raw) except -1:
+        cdef PyObject* item = PyDict_GetItem(self.events, name)
+        self.events[name] = <object>item + 1 if item is not NULL else 1
+        if self.recorder is not None:
+            self.recorder(raw)
+        return 0
+
     cdef int _handle(self, object raw) except -1:
         cdef tuple header
         cdef object name, seq, payload, op, data
         cdef PyObject* item
+        cdef Py_ssize_t size = len(raw)
+        self.messages += 1
+        self.bytes_inflated += size
+        if size > self.largest:
+            self.largest = size
         if self._scan is not None:
             header = self._scan(raw)
             if header is not None and header[0] == 0:
@@ -285,6 +312,7 @@ cdef class Router:
                             return 0
                         self.seq = seq
                     self.skipped += 1
+                    self._count(name, raw)
                     if self._trace_enabled():
                         self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw))
                     return 0
@@ -327,6 +355,7 @@ cdef class Router:
             elif name not in _ALWAYS:
                 return 0
             # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
+        self._count(name, raw)
         if name in _ALWAYS:
             self._on_special(name, data)
         try:

@@ -16,14 +16,20 @@ __all__ = (
     "IMPLEMENTATION",
     "GatewayBot",
     "GatewayShardImpl",
+    "Recording",
+    "ShardStats",
     "__version__",
     "install",
     "installed",
+    "record",
+    "stats",
     "uninstall",
 )
 
 from hikari_shard._fast import IMPLEMENTATION
 from hikari_shard._install import GatewayBot, install, installed, uninstall
+from hikari_shard.recorder import Recording, record
 from hikari_shard.shard import GatewayShardImpl
+from hikari_shard.statistics import ShardStats, stats
 
 __version__ = "0.1.0"

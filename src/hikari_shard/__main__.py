@@ -1,8 +1,9 @@
-"""The command line: ``hikari-shard info`` and ``hikari-shard bench`` (also ``python -m hikari_shard``)."""
+"""The command line: ``hikari-shard info``, ``bench`` and ``redact`` (also ``python -m hikari_shard``)."""
 
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
 import typing
 
@@ -20,6 +21,20 @@ def _info(_: argparse.Namespace) -> int:
     return 0
 
 
+def _redact(args: argparse.Namespace) -> int:
+    from hikari_shard import redact  # noqa: PLC0415
+    from hikari_shard.bench import recording  # noqa: PLC0415
+
+    try:
+        count = redact.redact_file(args.source, args.target)
+        recording.check_no_token(args.target.read_bytes().splitlines(), source=str(args.target))
+    except (OSError, ValueError) as ex:
+        print(f"hikari-shard redact: {ex}", file=sys.stderr)
+        return 2
+    print(f"wrote {count} redacted payloads to {args.target}")
+    return 0
+
+
 def main(argv: typing.Sequence[str] | None = None) -> int:
     """Run the command line."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -32,7 +47,18 @@ def main(argv: typing.Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="print the version and which hot-path implementation is in use")
     sub.add_parser("bench", help="benchmark hikari's stock shard against ours (see `hikari-shard bench --help`)")
+    redact = sub.add_parser(
+        "redact",
+        help="redact a JSON-lines recording (free text and ids replaced, sizes kept) so it can be shared",
+        description="Redact a JSON-lines recording (one gateway payload per line), e.g. one made with "
+        "hikari_shard.record(..., redact=False): free text replaced by same-length placeholders, ids "
+        "remapped consistently, sizes and key order kept. SOURCE is not changed.",
+    )
+    redact.add_argument("source", type=pathlib.Path, metavar="SOURCE")
+    redact.add_argument("target", type=pathlib.Path, metavar="TARGET")
     ns = parser.parse_args(args)
+    if ns.command == "redact":
+        return _redact(ns)
     return _info(ns)
 
 

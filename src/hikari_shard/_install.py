@@ -18,6 +18,7 @@ import hikari.impl
 from hikari.impl import gateway_bot
 from hikari.impl import shard as hikari_shard_module
 
+from hikari_shard import recorder
 from hikari_shard import shard as our_shard
 
 if typing.TYPE_CHECKING:
@@ -35,8 +36,10 @@ def install() -> None:
     """Make every hikari ``GatewayBot`` in this process use :class:`hikari_shard.GatewayShardImpl`.
 
     Idempotent.  Call it before ``bot.run()``/``bot.start()``; shards that are already running keep
-    their class.  :func:`uninstall` undoes it.
+    their class.  :func:`uninstall` undoes it.  With ``HIKARI_SHARD_RECORD=FILE`` set, it also starts
+    recording every shard's traffic to FILE (see :mod:`hikari_shard.recorder`).
     """
+    recorder.from_environment()
     for module in _MODULES:
         if getattr(module, "GatewayShardImpl", None) is not None:
             module.GatewayShardImpl = our_shard.GatewayShardImpl  # type: ignore[attr-defined]

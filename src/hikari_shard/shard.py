@@ -27,7 +27,7 @@ from hikari import intents as intents_
 from hikari.api import shard as shard_api
 from hikari.internal import data_binding, ux
 
-from hikari_shard import _consumers, _fast, _transport
+from hikari_shard import _consumers, _fast, _transport, recorder, statistics
 
 if typing.TYPE_CHECKING:
     import datetime
@@ -228,6 +228,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_session_id_value",
         "_shard_count",
         "_shard_id",
+        "_stats",
         "_status",
         "_token",
         "_user_id",
@@ -301,6 +302,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         self._session_id_value: str | None = None
         self._shard_count = shard_count
         self._shard_id = shard_id
+        self._stats = statistics.ShardCounters()
         self._status = initial_status
         self._token = token
         self._user_id: snowflakes.Snowflake | None = None
@@ -335,6 +337,11 @@ class GatewayShardImpl(shard_api.GatewayShard):
     @property
     def heartbeat_latency(self) -> float:
         return self._heartbeat_latency
+
+    @property
+    def stats(self) -> statistics.ShardStats:
+        """A snapshot of this shard's receive-path statistics (see :func:`hikari_shard.stats`)."""
+        return self._stats.snapshot(self._router)
 
     @property
     def id(self) -> int:
@@ -666,6 +673,8 @@ class GatewayShardImpl(shard_api.GatewayShard):
             pending=conn.pending,
         )
         router.seq = self._seq_value
+        self._stats.attach(router)
+        router.recorder = recorder.recorder_for(self)
         return router
 
     def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:
@@ -684,6 +693,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 raise _bad_payload("READY 'session_id' and 'resume_gateway_url' must be strings")
             self._session_id_value = session_id
             self._resume_gateway_url = resume_url
+            self._stats.ready += 1
             discriminator = user.get("discriminator", "0")
             username = user.get("username", "?") + ("#" + discriminator if discriminator not in {"0", None} else "")
             self._logger.info(
@@ -696,6 +706,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             )
             self._handshake_event.set()
         elif name == _RESUMED:
+            self._stats.resumed += 1
             self._logger.info("resumed session [session:%s, seq:%s]", self._session_id_value, self._current_seq())
             self._handshake_event.set()
         else:
@@ -721,6 +732,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 now = time.monotonic()
                 self._last_heartbeat_ack_received = now
                 self._heartbeat_latency = now - self._last_heartbeat_sent
+                self._stats.heartbeat(self._heartbeat_latency)
                 self._logger.log(TRACE, "received HEARTBEAT ACK in %.1fms", self._heartbeat_latency * 1_000)
             elif op == _HEARTBEAT:
                 self._logger.log(TRACE, "sending heartbeat as requested by gateway")
@@ -833,6 +845,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             raise
 
         self._conn = conn
+        self._stats.connects += 1
         try:
             router = self._make_router(conn)
         except BaseException:
@@ -872,6 +885,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             # The handshake goes first, on the reserved (priority) slots; commands wait for READY/RESUMED.
             if resuming:
                 self._logger.info("resuming session %s", self._session_id_value)
+                self._stats.resumes += 1
                 await self._send_json(
                     {
                         "op": _RESUME,
@@ -881,6 +895,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 )
             else:
                 self._logger.info("identifying with new session")
+                self._stats.identifies += 1
                 await self._send_json(self._identify_payload(), priority=True)
 
             handshake = asyncio.ensure_future(self._handshake_event.wait())
@@ -908,6 +923,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             # From here on nothing is consumed on this connection: the next one resumes from router.seq.
             router.close()
             self._seq_value = router.seq
+            self._stats.absorb(router)
             for task in tasks:
                 task.cancel()
             # Finish the teardown even if close() cancels us meanwhile, then let that cancellation through.
@@ -951,6 +967,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             try:
                 await self._run_connection()
             except _Reconnect as ex:
+                self._stats.reconnect_reasons[ex.reason] += 1
                 self._logger.info("reconnecting: %s", ex.reason)
                 if ex.delay:
                     self._logger.info("waiting %.2fs before reconnecting", ex.delay)
@@ -961,6 +978,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             except errors.GatewayServerClosedConnectionError as ex:
                 code = ex.code if ex.code is not None else 1000
                 action = _transport.classify_close_code(int(code))
+                self._stats.close_codes[int(code)] += 1
                 if action == "fatal":
                     self._logger.error(
                         "server has closed the connection permanently [code:%s, reason:%s]", ex.code, ex.reason
@@ -975,10 +993,13 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     ex.reason,
                 )
             except errors.GatewayConnectionError as ex:
+                self._stats.reconnect_reasons["connection failed"] += 1
                 self._logger.warning("failed to communicate with server, reason was: %r. Will retry shortly", ex.reason)
             except errors.GatewayTransportError as ex:
+                self._stats.reconnect_reasons["transport error"] += 1
                 self._logger.error("encountered transport error, will resume: %s", ex)
             except (ConnectionError, OSError, aiohttp.ClientError) as ex:
+                self._stats.reconnect_reasons["connection lost"] += 1
                 self._logger.warning("connection lost (%s: %s). Will retry shortly", type(ex).__name__, ex)
             except asyncio.CancelledError:
                 return

@@ -101,8 +101,14 @@ class Router:
         "_scan",
         "_shard",
         "_wants",
+        "bytes_inflated",
+        "bytes_received",
         "closed",
+        "events",
+        "largest",
+        "messages",
         "pending",
+        "recorder",
         "seq",
         "skipped",
         "waiter",
@@ -142,6 +148,18 @@ class Router:
         """Set by the async side while it waits for :attr:`pending` to fill."""
         self.closed = False
         """Once set (:meth:`close`), every later message is ignored: the connection is being dropped."""
+        self.events: dict[str, int] = {}
+        """Dispatches by event name, decoded or skipped (the shard shares one dict across its routers)."""
+        self.messages = 0
+        """JSON payloads handled (every opcode), after inflating."""
+        self.bytes_received = 0
+        """Bytes of the websocket data messages (BINARY and TEXT), as received (compressed)."""
+        self.bytes_inflated = 0
+        """Bytes of JSON handled, after inflating."""
+        self.largest = 0
+        """The largest JSON payload handled, in bytes."""
+        self.recorder: typing.Callable[[bytes], object] | None = None
+        """Called with the raw JSON of every dispatch not dropped as a duplicate (hikari_shard.recorder)."""
 
     def close(self) -> None:
         """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
@@ -164,6 +182,7 @@ class Router:
             if self._expect_binary is False:
                 msg = "Unexpected message type received BINARY, expected TEXT"
                 raise errors.GatewayTransportError(msg)
+            self.bytes_received += len(payload)
             inflator = self._inflator
             if inflator is not None:
                 raw = inflator.feed(payload)
@@ -176,6 +195,7 @@ class Router:
             if self._expect_binary:
                 msg = "Unexpected message type received TEXT, expected BINARY"
                 raise errors.GatewayTransportError(msg)
+            self.bytes_received += len(payload)
             self.handle(payload)
         elif opcode == _OP_CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
@@ -198,8 +218,19 @@ class Router:
             self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
         return False
 
+    def _count(self, name: str, raw: bytes) -> None:
+        events = self.events
+        events[name] = events.get(name, 0) + 1
+        recorder = self.recorder  # read once: a recording's watcher thread may clear it meanwhile
+        if recorder is not None:
+            recorder(raw)
+
     def handle(self, raw: bytes) -> None:
         """Process one inflated JSON payload."""
+        size = len(raw)
+        self.messages += 1
+        self.bytes_inflated += size
+        self.largest = max(self.largest, size)
         scan = self._scan
         if scan is not None:
             header = scan(raw)
@@ -212,6 +243,7 @@ class Router:
                             return
                         self.seq = seq
                     self.skipped += 1
+                    self._count(name, raw)
                     if self._logger.isEnabledFor(TRACE):
                         self._logger.log(
                             TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw)
@@ -252,6 +284,7 @@ class Router:
             elif name not in ALWAYS_DECODED:
                 return
             # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
+        self._count(name, raw)
         if name in ALWAYS_DECODED:
             self._on_special(name, data)
         try:

@@ -12,8 +12,9 @@ gateway sent it, e.g. ::
 Blank lines are skipped.  Only dispatches (``"op": 0``) are replayed, in file order; other opcodes
 (HELLO, HEARTBEAT_ACK, ...) and the READY / RESUMED dispatches are skipped, and the ``s`` of each
 payload is ignored (the benchmark's gateway numbers the dispatches itself, after its own READY).
-This is also the format of the stream files the benchmark writes (:func:`write_stream`), so a
-recording made with hikari can be written with::
+This is also the format of the stream files the benchmark writes (:func:`write_stream`) and of
+``hikari_shard.record(bot, "traffic.jsonl")`` (redacted, see :mod:`hikari_shard.recorder`); with
+hikari's own shard a recording can be written with::
 
     # in a listener for hikari.ShardPayloadEvent: one line per dispatch
     record.write(orjson.dumps({"op": 0, "t": event.name, "s": None, "d": event.payload}) + b"\\n")

@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> None:
         nargs="?",
         const=str(DEFAULT_BASELINE),
         metavar="BASELINE",
-        help=f"fail (exit 1) when a row of ours costs more than {GROWTH_LIMIT:.0%} over BASELINE's"
+        help=f"fail (exit 1) when a row of ours costs more than {GROWTH_LIMIT:.0%}% over BASELINE's"
         f" (default {DEFAULT_BASELINE.name}); print the targets' status",
     )
     parser.add_argument(

@@ -254,3 +254,13 @@ def test_committed_baseline_is_comparable_and_covers_the_short_check(tool: types
     assert lines
     assert not any(line.fails for line in lines)
     assert tool.merge_baseline(baseline, baseline)["rows"] == baseline["rows"]  # written by --write-baseline
+
+
+def test_help_prints_every_option(tool: types.ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    # A literal "%" in a help string breaks argparse's formatting: --help must work.
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--check" in out
+    assert "3%" in out

@@ -20,7 +20,6 @@ Usage (from ``./dev build``'s .venv)::
 from __future__ import annotations
 
 import argparse
-import collections
 import logging
 import os
 import pathlib
@@ -36,9 +35,10 @@ import orjson
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
 from bench_helpers import compress_stream, load
-from hikari_shard import _consumers, recorder
+from hikari_shard import recorder
 from hikari_shard.bench import recording
 from hikari_shard.testing import build_corpus
+from hikari_shard.testing.hot_paths import make_router
 from instructions import collected
 
 WANTED: typing.Final = ("MESSAGE_CREATE", "INTERACTION_CREATE")
@@ -46,18 +46,12 @@ _LOGGER: typing.Final = logging.getLogger("record_overhead")
 
 
 def _run(modules: typing.Any, frames: list[bytes], *, selective: bool, record_to: typing.Any) -> float:
-    router = modules.router.Router(
-        shard=None,
-        consume=lambda name, shard, data: None,
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=_consumers.ConsumerIndex.wanting(WANTED) if selective else None,
-        scan=modules.scan.scan if selective else None,
+    router = make_router(
+        modules,
+        wanting=WANTED if selective else None,
         inflator=modules.inflate.ZlibStreamInflator(),
         expect_binary=True,
         logger=_LOGGER,
-        redact=lambda raw: raw,
-        pending=collections.deque(),
     )
     if record_to is not None:
         router.recorder = record_to._callback

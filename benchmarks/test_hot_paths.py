@@ -10,7 +10,6 @@ sending.
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import typing
@@ -21,7 +20,7 @@ import pytest
 from hikari.impl import rate_limits
 
 from bench_helpers import DISPATCHES, SUFFIX, load, zstd_module
-from hikari_shard import _consumers
+from hikari_shard.testing.hot_paths import make_router
 
 if typing.TYPE_CHECKING:
     from pytest_benchmark.fixture import BenchmarkFixture
@@ -156,18 +155,13 @@ def _hikari_poll(frames: list[bytes], counter: _Counter, *, wanted: frozenset[st
 
 def _our_router(implementation: str, counter: _Counter, *, selective: bool) -> typing.Any:
     modules = load(implementation)
-    return modules.router.Router(
-        shard=None,
+    return make_router(
+        modules,
+        wanting=WANTED if selective else None,
         consume=counter.consume,
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=_consumers.ConsumerIndex.wanting(WANTED) if selective else None,
-        scan=modules.scan.scan if selective else None,
         inflator=modules.inflate.ZlibStreamInflator(),
         expect_binary=True,
         logger=_LOGGER,
-        redact=lambda data: data,
-        pending=collections.deque(),
     )
 
 

@@ -19,7 +19,6 @@ runs this file against an AddressSanitizer build of the compiled modules).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import gc
 import json
@@ -38,6 +37,7 @@ from hypothesis import strategies as st
 
 from hikari_shard import _consumers
 from hikari_shard.testing import encode_frame
+from hikari_shard.testing.hot_paths import make_router as inert_router
 
 try:
     from compression import zstd  # type: ignore[import-not-found]
@@ -340,18 +340,16 @@ def make_router(
             msg = f"{name} 'd' must be an object"
             raise errors.GatewayTransportError(msg)
 
-    return impl.router.Router(
+    return inert_router(
+        impl,
         shard=SHARD,
         consume=consume,
         on_special=on_special,
-        loads=orjson.loads,
         consumers=consumer_index(selective),
         scan=impl.scan.scan if selective else None,
         inflator=inflator,
         expect_binary=expect_binary,
         logger=LOUD if loud else QUIET,
-        redact=lambda raw: raw,
-        pending=collections.deque(),
     )
 
 

@@ -6,7 +6,6 @@ Every test here failed on the shard before its fix, on both builds.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import types
 import typing
@@ -22,6 +21,7 @@ from hikari_shard import _consumers
 from hikari_shard import shard as shard_module
 from hikari_shard.testing import GatewayEmulator
 from hikari_shard.testing import emulator as emulator_module
+from hikari_shard.testing.hot_paths import make_router
 
 NORMAL_SLOTS = shard_module._COMMAND_LIMIT - shard_module._HEARTBEAT_RESERVE  # 117 a minute for commands
 
@@ -124,20 +124,13 @@ def _router_parts(
     consumed: list[tuple[str, typing.Any]] = []
     special: list[tuple[str, typing.Any]] = []
     options: dict[str, typing.Any] = {
-        "shard": None,
         "consume": lambda name, shard, data: consumed.append((name, data)),
         "on_special": lambda name, data: special.append((name, data)),
-        "loads": orjson.loads,
-        "consumers": None,
-        "scan": None,
-        "inflator": None,
         "expect_binary": None,
         "logger": logging.getLogger("hikari.gateway.review"),
-        "redact": lambda raw: raw,
-        "pending": collections.deque(),
     }
     options.update(kwargs)
-    return impl.router.Router(**options), consumed, special
+    return make_router(impl, **options), consumed, special
 
 
 async def test_a_resumed_with_an_old_seq_completes_the_resume(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,6 @@ between two dispatches in every way hikari and ``logging`` do, on both implement
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import types
 import typing
@@ -19,6 +18,7 @@ import orjson
 import pytest
 
 from hikari_shard import _consumers
+from hikari_shard.testing.hot_paths import make_router as inert_router
 from test_selective import make_bot
 
 Seen = list[str]
@@ -31,19 +31,7 @@ async def _noop(event: hikari.Event) -> None:
 def make_router(impl: types.SimpleNamespace, manager: typing.Any, seen: Seen) -> typing.Any:
     index = _consumers.ConsumerIndex(manager)
     assert index.supported
-    return impl.router.Router(
-        shard=None,
-        consume=lambda name, shard, data: seen.append(name),
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=index,
-        scan=impl.scan.scan,
-        inflator=None,
-        expect_binary=False,
-        logger=logging.getLogger("test_consumer_check"),
-        redact=lambda raw: raw,
-        pending=collections.deque(),
-    )
+    return inert_router(impl, consume=lambda name, shard, data: seen.append(name), consumers=index, scan=impl.scan.scan)
 
 
 class Feed:
@@ -150,19 +138,7 @@ def test_trace_logging_follows_levels_set_between_dispatches(
     impl: types.SimpleNamespace, traced: tuple[logging.Logger, Records]
 ) -> None:
     logger, records = traced
-    router = impl.router.Router(
-        shard=None,
-        consume=lambda name, shard, data: None,
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=None,
-        scan=None,
-        inflator=None,
-        expect_binary=False,
-        logger=logger,
-        redact=lambda raw: raw,
-        pending=collections.deque(),
-    )
+    router = inert_router(impl, logger=logger)
     seq = iter(range(2, 100))
 
     def traces() -> int:

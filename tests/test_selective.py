@@ -8,7 +8,6 @@ receive with what hikari's stock shard delivers for the same stream.
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import types
 import typing
@@ -22,6 +21,7 @@ from hikari.impl import event_manager_base
 from helpers import OURS, STOCK, TOKEN, Recorder, make_shard, running, until
 from hikari_shard import _consumers, _fast
 from hikari_shard.testing import GatewayEmulator, build_corpus
+from hikari_shard.testing.hot_paths import make_router
 
 INTENTS = hikari.Intents.ALL_UNPRIVILEGED | hikari.Intents.MESSAGE_CONTENT | hikari.Intents.GUILD_PRESENCES
 
@@ -121,18 +121,13 @@ class DecodeCounter:
     def __init__(self, impl: types.SimpleNamespace, bot: hikari.GatewayBot) -> None:
         self.decoded: list[str] = []
         self.seq = 0
-        self.router = impl.router.Router(
-            shard=None,
-            consume=lambda name, shard, data: None,
-            on_special=lambda name, data: None,
+        self.router = make_router(
+            impl,
             loads=self._loads,
             consumers=_consumers.ConsumerIndex(bot.event_manager),
             scan=impl.scan.scan,
-            inflator=None,
             expect_binary=None,
             logger=logging.getLogger("hikari.gateway.selective"),
-            redact=lambda raw: raw,
-            pending=collections.deque(),
         )
 
     def _loads(self, raw: bytes) -> typing.Any:

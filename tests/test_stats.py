@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import json
-import logging
 import math
 import types
 import typing
@@ -14,10 +13,11 @@ import orjson
 import pytest
 
 from helpers import TOKEN, Recorder, make_shard, running, until
-from hikari_shard import _consumers, statistics
+from hikari_shard import statistics
 from hikari_shard.bench import recording
 from hikari_shard.testing import GatewayEmulator, build_corpus
 from hikari_shard.testing.emulator import EmulatedConnection
+from hikari_shard.testing.hot_paths import make_router
 
 WANTED: typing.Final = frozenset(("MESSAGE_CREATE", "INTERACTION_CREATE"))
 
@@ -48,18 +48,12 @@ def test_router_counters(impl: types.SimpleNamespace, selective: bool) -> None:
 
     consumed: list[str] = []
     recorded: list[bytes] = []
-    router = impl.router.Router(
-        shard=None,
+    router = make_router(
+        impl,
+        wanting=WANTED if selective else None,
         consume=lambda name, shard, data: consumed.append(name),
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=_consumers.ConsumerIndex.wanting(WANTED) if selective else None,
-        scan=impl.scan.scan if selective else None,
         inflator=impl.inflate.ZlibStreamInflator(),
         expect_binary=True,
-        logger=logging.getLogger("test_stats"),
-        redact=lambda raw: raw,
-        pending=collections.deque(),
     )
     router.recorder = lambda raw: recorded.append(bytes(raw))
     for frame in frames:
@@ -78,19 +72,7 @@ def test_router_counters(impl: types.SimpleNamespace, selective: bool) -> None:
 
 def test_router_without_a_recorder_and_text_frames(impl: types.SimpleNamespace) -> None:
     payloads = _stream(20)
-    router = impl.router.Router(
-        shard=None,
-        consume=lambda name, shard, data: None,
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=None,
-        scan=None,
-        inflator=None,
-        expect_binary=False,
-        logger=logging.getLogger("test_stats"),
-        redact=lambda raw: raw,
-        pending=collections.deque(),
-    )
+    router = make_router(impl)
     assert router.recorder is None
     assert (router.messages, router.bytes_received, router.bytes_inflated, router.largest) == (0, 0, 0, 0)
     for raw in payloads:

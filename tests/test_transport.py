@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import logging
 import typing
 
 import orjson
@@ -12,6 +11,7 @@ from hikari import errors
 
 from hikari_shard import _fast, _transport
 from hikari_shard.testing import encode_frame
+from hikari_shard.testing.hot_paths import make_router as inert_router
 
 
 class Consumer:
@@ -23,19 +23,7 @@ class Consumer:
 
 
 def make_router(consumer: Consumer, pending: collections.deque[typing.Any]) -> typing.Any:
-    return _fast.router.Router(
-        shard=None,
-        consume=consumer.consume_raw_event,
-        on_special=lambda name, data: None,
-        loads=orjson.loads,
-        consumers=None,
-        scan=None,
-        inflator=None,
-        expect_binary=False,
-        logger=logging.getLogger("test"),
-        redact=lambda b: b,
-        pending=pending,
-    )
+    return inert_router(_fast, consume=consumer.consume_raw_event, pending=pending)
 
 
 def make_feed() -> tuple[_transport._FrameFeed, Consumer, collections.deque[typing.Any], None]:

@@ -108,6 +108,23 @@ async def until(predicate: typing.Callable[[], object], *, timeout: float = TIME
 # -- leak checks -----------------------------------------------------------------------------------
 
 
+async def fill_command_limit(shard: typing.Any) -> tuple[int, asyncio.Future[None]]:
+    """Send presence updates until one has to wait on the rate limit.
+
+    Returns how many went out at once, and the command still waiting (not awaited).
+    """
+    sent = 0
+    while True:
+        sending = asyncio.ensure_future(shard.update_presence(status=hikari.Status.IDLE))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        if not sending.done():
+            return sent, sending
+        sending.result()
+        sent += 1
+        assert sent <= 120, "the rate limit never kicked in"
+
+
 def _task_file(task: asyncio.Task[typing.Any]) -> str:
     code = getattr(task.get_coro(), "cr_code", None)
     return code.co_filename if code is not None else ""

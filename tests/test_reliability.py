@@ -51,7 +51,7 @@ from hikari.api import shard as shard_api
 
 import helpers
 import hikari_shard
-from helpers import TOKEN, Recorder, make_shard, no_leaks, open_fds
+from helpers import TOKEN, Recorder, fill_command_limit, make_shard, no_leaks, open_fds
 from hikari_shard import _fast
 from hikari_shard import shard as shard_module
 from hikari_shard.testing import REDACTED, GatewayEmulator, encode_frame, make_bot_token
@@ -689,17 +689,8 @@ async def test_close_releases_commands_waiting_on_the_rate_limit() -> None:
         shard = make_shard(emulator, compression=None)
         await asyncio.wait_for(shard.start(), TIMEOUT)
         try:
-            sent = 0
-            while True:  # IDENTIFY took one slot; 3 are kept for heartbeats: 116 more go at once
-                sending = asyncio.ensure_future(shard.update_presence(status=hikari.Status.IDLE))
-                await asyncio.sleep(0)
-                await asyncio.sleep(0)
-                if not sending.done():
-                    break
-                sending.result()
-                sent += 1
-                assert sent <= 120, "the rate limit never kicked in"
-            assert sent == 116
+            sent, sending = await fill_command_limit(shard)
+            assert sent == 116  # IDENTIFY took one slot; 3 are kept for heartbeats: 116 more go at once
             await asyncio.sleep(0.05)
             assert not sending.done()
         finally:

@@ -215,3 +215,16 @@ def test_snapshot_is_frozen() -> None:
         snapshot.messages = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         snapshot.events["X"] = 1  # type: ignore[index]
+
+
+def test_take_events_hands_over_the_counts_and_starts_again(impl: types.SimpleNamespace) -> None:
+    payloads = _stream(31)
+    router = make_router(impl)
+    for raw in payloads[:30]:
+        router.feed_frame(1, raw)
+    counted = router.events
+    assert sum(counted.values()) == 30
+    assert router.take_events() == counted
+    assert router.events == {}
+    router.feed_frame(1, payloads[30])
+    assert router.events == {orjson.loads(payloads[30])["t"]: 1}

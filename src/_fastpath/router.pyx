@@ -84,6 +84,13 @@ cdef dict _level_cache(object logger):
 
 
 @cython.final
+cdef class _Tally:
+    """One event name's dispatch count: a C integer bumped in place (no int object per dispatch)."""
+
+    cdef Py_ssize_t n
+
+
+@cython.final
 cdef class Router:
     """Route the messages of one gateway connection (see the pure twin for the parameters)."""
 
@@ -114,7 +121,7 @@ cdef class Router:
     cdef public object waiter
     cdef public bint closed
     # Receive-path statistics (hikari_shard.stats reads them; see the pure twin for each one).
-    cdef public dict events
+    cdef dict _tallies
     cdef public Py_ssize_t messages
     cdef public Py_ssize_t bytes_received
     cdef public Py_ssize_t bytes_inflated
@@ -163,7 +170,7 @@ cdef class Router:
         self.skipped = 0
         self.waiter = None
         self.closed = False
-        self.events = {}
+        self._tallies = {}
         self.messages = 0
         self.bytes_received = 0
         self.bytes_inflated = 0
@@ -285,9 +292,26 @@ cdef class Router:
             self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
         return False
 
+    @property
+    def events(self):
+        """Dispatches by event name since :meth:`take_events` (a new dict, see the pure twin)."""
+        return {name: (<_Tally>tally).n for name, tally in self._tallies.items()}
+
+    def take_events(self):
+        """:attr:`events`, and start counting again from zero."""
+        events = self.events
+        self._tallies = {}
+        return events
+
     cdef inline int _count(self, object name, object raw) except -1:
-        cdef PyObject* item = PyDict_GetItem(self.events, name)
-        self.events[name] = <object>item + 1 if item is not NULL else 1
+        cdef _Tally tally
+        cdef PyObject* item = PyDict_GetItem(self._tallies, name)
+        if item is NULL:
+            tally = _Tally()
+            self._tallies[name] = tally
+        else:
+            tally = <_Tally>item
+        tally.n += 1
         if self.recorder is not None:
             self.recorder(raw)
         return 0

@@ -673,7 +673,6 @@ class GatewayShardImpl(shard_api.GatewayShard):
             pending=conn.pending,
         )
         router.seq = self._seq_value
-        self._stats.attach(router)
         router.recorder = recorder.recorder_for(self)
         return router
 

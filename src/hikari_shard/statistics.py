@@ -34,11 +34,16 @@ HEARTBEAT_BUCKETS: typing.Final[tuple[float, ...]] = (0.025, 0.05, 0.1, 0.25, 0.
 _ROUTER_COUNTERS: typing.Final = ("messages", "skipped", "bytes_received", "bytes_inflated")
 
 
+def _add_counts(totals: dict[str, int], counts: typing.Mapping[str, int]) -> None:
+    for name, count in counts.items():
+        totals[name] = totals.get(name, 0) + count
+
+
 class ShardCounters:
     """The mutable counters of one shard; the shard owns one for its whole life.
 
-    Routers come and go with connections: :meth:`attach` gives a new router the shared event-name
-    dict, :meth:`absorb` adds a closing router's integer counters to the totals.
+    Routers come and go with connections: :meth:`absorb` adds a closing router's counters (its
+    counts by event name too) to the totals, and :meth:`snapshot` adds the live router's.
     """
 
     __slots__ = (
@@ -80,16 +85,13 @@ class ShardCounters:
         self.heartbeat_sum = 0.0
         self.heartbeat_buckets = [0] * len(HEARTBEAT_BUCKETS)
 
-    def attach(self, router: typing.Any) -> None:
-        """Make ``router`` count its dispatches by name into this shard's dict."""
-        router.events = self.events
-
     def absorb(self, router: typing.Any) -> None:
         """Add the integer counters of ``router`` (whose connection is over) to the totals, once."""
         for name in _ROUTER_COUNTERS:
             setattr(self, name, getattr(self, name) + getattr(router, name))
             setattr(router, name, 0)
         self.largest = max(self.largest, router.largest)
+        _add_counts(self.events, router.take_events())
 
     def heartbeat(self, latency: float) -> None:
         """Record one heartbeat round trip, in seconds (NaN, an ACK without a heartbeat, is ignored)."""
@@ -110,6 +112,8 @@ class ShardCounters:
             getattr(self, name) + extra for name, extra in zip(_ROUTER_COUNTERS, live, strict=True)
         )
         events = dict(self.events)
+        if router is not None:
+            _add_counts(events, router.events)
         dispatches = sum(events.values())
         return ShardStats(
             shards=1,

@@ -149,7 +149,7 @@ class Router:
         self.closed = False
         """Once set (:meth:`close`), every later message is ignored: the connection is being dropped."""
         self.events: dict[str, int] = {}
-        """Dispatches by event name, decoded or skipped (the shard shares one dict across its routers)."""
+        """Dispatches by event name, decoded or skipped, duplicates left out (read it, do not replace it)."""
         self.messages = 0
         """JSON payloads handled (every opcode), after inflating."""
         self.bytes_received = 0
@@ -217,6 +217,11 @@ class Router:
         if seq != last + 1:
             self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
         return False
+
+    def take_events(self) -> dict[str, int]:
+        """:attr:`events`, and start counting again from zero."""
+        events, self.events = self.events, {}
+        return events
 
     def _count(self, name: str, raw: bytes) -> None:
         events = self.events

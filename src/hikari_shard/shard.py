@@ -468,10 +468,13 @@ class GatewayShardImpl(shard_api.GatewayShard):
         return self._user_id
 
     # -- commands ------------------------------------------------------------------------------
+    def _not_connected(self) -> errors.ComponentStateConflictError:
+        msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
+        return errors.ComponentStateConflictError(msg)
+
     def _check_if_connected(self) -> None:
         if not self.is_connected:
-            msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
-            raise errors.ComponentStateConflictError(msg)
+            raise self._not_connected()
 
     async def _wait_for_session(self) -> _transport.GatewayConnection:
         """Wait until the session is READY/RESUMED; return its connection.
@@ -488,8 +491,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 return conn
             task = self._keep_alive_task
             if event is None or task is None or task.done() or self._is_closing:
-                msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
-                raise errors.ComponentStateConflictError(msg)
+                raise self._not_connected()
             ready = asyncio.ensure_future(event.wait())
             try:
                 await asyncio.wait((ready, task), return_when=asyncio.FIRST_COMPLETED)
@@ -520,8 +522,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 if conn is self._conn and self.is_connected:
                     break
         if conn is None:
-            msg = f"shard {self._shard_id} is not connected so it cannot be interacted with"
-            raise errors.ComponentStateConflictError(msg)
+            raise self._not_connected()
         data = self._dumps(payload)
         if isinstance(data, str):
             data = data.encode()

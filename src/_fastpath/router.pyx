@@ -338,7 +338,7 @@ cdef class Router:
                     self.skipped += 1
                     self._count(name, raw)
                     if self._trace_enabled():
-                        self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw))
+                        self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, size)
                     return 0
 
         if self._trace_enabled():

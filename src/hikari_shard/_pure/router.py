@@ -149,7 +149,7 @@ class Router:
         self.closed = False
         """Once set (:meth:`close`), every later message is ignored: the connection is being dropped."""
         self.events: dict[str, int] = {}
-        """Dispatches by event name, decoded or skipped, duplicates left out (read it, do not replace it)."""
+        """Dispatches by event name, decoded or skipped, duplicates left out (:meth:`take_events` hands them over)."""
         self.messages = 0
         """JSON payloads handled (every opcode), after inflating."""
         self.bytes_received = 0
@@ -251,7 +251,7 @@ class Router:
                     self._count(name, raw)
                     if self._logger.isEnabledFor(TRACE):
                         self._logger.log(
-                            TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw)
+                            TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, size
                         )
                     return
 

@@ -350,6 +350,7 @@ def _profile_path(directory: str | None, key: tuple[str, str, str, int]) -> str:
     """Where callgrind writes a run's profile: nowhere, or ``DIR/<scenario>-<compression>-<client>-<size>.out``."""
     if directory is None:
         return "/dev/null"
+    pathlib.Path(directory).mkdir(parents=True, exist_ok=True)
     return str(pathlib.Path(directory) / ("-".join(str(part) for part in key if part) + ".out"))
 
 

@@ -264,3 +264,12 @@ def test_help_prints_every_option(tool: types.ModuleType, capsys: pytest.Capture
     out = capsys.readouterr().out
     assert "--check" in out
     assert "3%" in out
+
+
+def test_keep_profiles_creates_its_directory(tool: types.ModuleType, tmp_path: pathlib.Path) -> None:
+    """``--keep-profiles DIR`` works with a DIR that does not exist yet (callgrind would not create it)."""
+    directory = tmp_path / "new" / "profiles"
+    path = pathlib.Path(tool._profile_path(str(directory), ("full", "zlib-stream", "compiled", 1000)))
+    assert path == directory / "full-zlib-stream-compiled-1000.out"
+    assert directory.is_dir()
+    assert tool._profile_path(None, ("full", "zlib-stream", "compiled", 1000)) == "/dev/null"

@@ -386,6 +386,7 @@ BAD_INPUT: typing.Final[list[tuple[str, str | None, bytes, bool, str]]] = [
     ("s is a string", None, b'{"op":0,"t":"MESSAGE_CREATE","s":"99","d":{"k":99}}', False, "'s' must be"),
     ("s is a float", None, b'{"op":0,"t":"MESSAGE_CREATE","s":99.0,"d":{"k":99}}', False, "'s' must be"),
     ("s is a bool", None, b'{"op":0,"t":"MESSAGE_CREATE","s":true,"d":{"k":99}}', False, "'s' must be"),
+    ("s beyond 64 bits", None, b'{"op":0,"t":"MESSAGE_CREATE","s":18446744073709551615,"d":{}}', False, "out of range"),
     ("t is a number", None, b'{"op":0,"t":5,"s":99,"d":{"k":99}}', False, "'t' must be a string"),
     ("t is missing", None, b'{"op":0,"s":99,"d":{"k":99}}', False, "'t' must be a string"),
     ("d is missing", None, b'{"op":0,"t":"MESSAGE_CREATE","s":99}', False, "has no 'd'"),

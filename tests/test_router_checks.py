@@ -168,3 +168,69 @@ def test_trace_logging_follows_levels_set_between_dispatches(
     finally:
         logging.getLogger("hikari_shard.tests").setLevel(logging.NOTSET)
     assert traces() == 0
+
+
+class _Key(str):
+    """A str subclass key, as a user's ``loads`` might produce: found by equality, not by its letters."""
+
+    __slots__ = ()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"t": "MESSAGE_CREATE", "s": 7, "op": 0, "d": {"k": 1}},  # Discord's order
+        {"d": {"k": 1}, "op": 0, "s": 7, "t": "MESSAGE_CREATE"},
+        {"x": 1, "o": 2, "p": 3, "t": "MESSAGE_CREATE", "ts": 4, "op": 0, "dd": 5, "s": 7, "d": {"k": 1}, "é": 6},
+        {_Key("op"): 0, _Key("t"): "MESSAGE_CREATE", _Key("s"): 7, _Key("d"): {"k": 1}},
+        {"op": 0, "t": "MESSAGE_CREATE", "s": 7, 5: "not a str", "d": {"k": 1}},
+    ],
+    ids=["discord-order", "reversed", "extra-keys", "str-subclass-keys", "non-str-key"],
+)
+def test_op_t_s_d_are_found_in_any_member_order(impl: types.SimpleNamespace, document: dict[typing.Any, typing.Any]) -> None:
+    """The compiled router reads op/t/s/d in one pass over the members; any order and any other keys work."""
+    consumed: list[tuple[str, object]] = []
+    router = inert_router(
+        impl, loads=lambda raw: dict(document), consume=lambda name, shard, data: consumed.append((name, data))
+    )
+    router.handle(b"{}")
+    assert consumed == [("MESSAGE_CREATE", {"k": 1})]
+    assert router.seq == 7
+
+
+@pytest.mark.parametrize(
+    ("document", "error"),
+    [
+        ({"t": "MESSAGE_CREATE", "s": 2**64 - 1, "op": 0, "d": {}}, "'s' is out of range"),
+        ({"t": "MESSAGE_CREATE", "s": -(2**63) - 1, "op": 0, "d": {}}, "'s' is out of range"),
+        ({"t": "MESSAGE_CREATE", "s": 1, "op": 2**70, "d": {}}, None),  # a big op is not a dispatch
+        ({"t": "MESSAGE_CREATE", "s": 1, "o": 0, "d": {}}, "'op' must be an integer, got NoneType"),
+        ({"t": "MESSAGE_CREATE", "s": 1, "opp": 0, "d": {}}, "'op' must be an integer, got NoneType"),
+        ({"T": "MESSAGE_CREATE", "s": 1, "op": 0, "d": {}}, "'t' must be a string, got NoneType"),
+        ({"t": "MESSAGE_CREATE", "s": 1, "op": 0, "D": {}}, "has no 'd'"),
+    ],
+)
+def test_member_walk_errors_match_the_lookups(
+    impl: types.SimpleNamespace, document: dict[str, object], error: str | None
+) -> None:
+    router = inert_router(impl, loads=lambda raw: dict(document))
+    router.seq = 5
+    if error is None:
+        router.handle(b"{}")
+        assert list(router.pending) == [document]
+    else:
+        with pytest.raises(hikari.errors.GatewayTransportError, match=error):
+            router.handle(b"{}")
+    assert router.seq == 5
+
+
+def test_seq_extremes_round_trip(impl: types.SimpleNamespace) -> None:
+    router = inert_router(impl)
+    for seq in (2**63 - 1, -(2**63), 0, None):
+        router.seq = seq
+        assert router.seq == seq
+    router.seq = 2**63 - 2
+    router.handle(orjson.dumps({"t": "TYPING_START", "s": 2**63 - 1, "op": 0, "d": {}}))
+    assert router.seq == 2**63 - 1
+    router.handle(orjson.dumps({"t": "TYPING_START", "s": 2**63 - 1, "op": 0, "d": {}}))  # a repeat: dropped
+    assert router.events == {"TYPING_START": 1}

@@ -10,9 +10,18 @@ import logging
 
 import cython
 from cpython.bytes cimport PyBytes_GET_SIZE
-from cpython.dict cimport PyDict_Clear, PyDict_GetItem, PyDict_SetItem, PyDict_Size
+from cpython.dict cimport PyDict_Clear, PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem, PyDict_Size
+from cpython.exc cimport PyErr_Clear, PyErr_Occurred
 from cpython.object cimport PyObject
 from libc.stdint cimport uint64_t
+
+cdef extern from "Python.h":
+    # Borrowed-reference forms, so looking at a decoded payload's keys touches no reference count.
+    bint _is_str "PyUnicode_CheckExact"(PyObject*)
+    bint _is_int "PyLong_CheckExact"(PyObject*)
+    Py_ssize_t _str_len "PyUnicode_GET_LENGTH"(PyObject*)
+    Py_UCS4 _str_char "PyUnicode_READ_CHAR"(PyObject*, Py_ssize_t)
+    long long _as_long_long "PyLong_AsLongLong"(PyObject*)
 
 cdef extern from *:
     """
@@ -63,11 +72,34 @@ cdef str _KEY_D = "d"
 cdef object _TRUE = True
 cdef object _FALSE = False
 cdef object _TRACE_LEVEL = 5
+cdef object _ZERO = 0
 cdef Py_ssize_t _MAX_DECISIONS = 512  # event names a server could invent; Discord has ~80
 
 
 cdef object _bad_payload(str what):
     return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
+
+
+cdef inline bint _is_special(object name) except -1:
+    """``name in ALWAYS_DECODED`` (READY, RESUMED, RATE_LIMITED), most names answered by length and first letter."""
+    cdef Py_ssize_t length = _str_len(<PyObject*>name)
+    if (length == 5 or length == 7 or length == 12) and _str_char(<PyObject*>name, 0) == 0x52:  # "R"
+        return name in _ALWAYS
+    return False
+
+
+cdef inline bint _is_dispatch(PyObject* op) except -1:
+    """``op == 0`` for an exact int: the small-int singleton first, a real comparison otherwise."""
+    return op == <PyObject*>_ZERO or <object>op == 0
+
+
+cdef long long _seq_value(PyObject* value) except? -1:
+    """A dispatch's ``s`` (an exact int) as a C integer; beyond 64 bits it is an invalid payload, as in the pure twin."""
+    cdef long long seq = _as_long_long(value)
+    if seq == -1 and PyErr_Occurred() is not NULL:
+        PyErr_Clear()
+        raise _bad_payload(f"dispatch 's' is out of range: {<object>value}")
+    return seq
 
 
 cdef dict _level_cache(object logger):
@@ -116,7 +148,8 @@ cdef class Router:
     cdef object _redact
     cdef public object pending
     cdef object _append
-    cdef public object seq
+    cdef long long _seq  # the last sequence number seen, when _has_seq
+    cdef bint _has_seq
     cdef public Py_ssize_t skipped
     cdef public object waiter
     cdef public bint closed
@@ -166,7 +199,7 @@ cdef class Router:
         self._redact = redact
         self.pending = pending
         self._append = pending.append
-        self.seq = None
+        self._has_seq = False
         self.skipped = 0
         self.waiter = None
         self.closed = False
@@ -176,6 +209,19 @@ cdef class Router:
         self.bytes_inflated = 0
         self.largest = 0
         self.recorder = None
+
+    @property
+    def seq(self):
+        """The last sequence number seen (``None`` before the first)."""
+        return self._seq if self._has_seq else None
+
+    @seq.setter
+    def seq(self, value):
+        if value is None:
+            self._has_seq = False
+        else:
+            self._seq = value
+            self._has_seq = True
 
     def close(self):
         """Ignore every later message; the shard resumes from :attr:`seq` on a new connection."""
@@ -246,7 +292,7 @@ cdef class Router:
             self._listeners_version = hs_dict_version(self._listeners)
             self._waiters_version = hs_dict_version(self._waiters)
         else:
-            found = PyDict_GetItem(self._decisions, name)
+            found = PyDict_GetItemWithError(self._decisions, name)
             if found is not NULL:
                 return found == <PyObject*>_TRUE
         wanted = self._wants_now(name)
@@ -276,21 +322,29 @@ cdef class Router:
         """``logger.isEnabledFor(TRACE)``: a C-level look at its own cache when that says no."""
         cdef PyObject* found
         if self._log_cache is not None:
-            found = PyDict_GetItem(self._log_cache, _TRACE_LEVEL)
+            found = PyDict_GetItemWithError(self._log_cache, _TRACE_LEVEL)
             if found == <PyObject*>_FALSE:
                 return False  # isEnabledFor returns this cached False (or False for a disabled logger)
         return bool(self._is_enabled_for(TRACE))
 
-    cdef bint _is_duplicate(self, object seq, object name) except -1:
-        last = self.seq
-        if last is None or name == _READY:
+    cdef bint _is_duplicate(self, long long seq, object name) except -1:
+        """The pure twin's ``_is_duplicate`` on C integers (READY is compared only when it matters)."""
+        cdef long long last
+        if not self._has_seq:
             return False
-        if seq <= last:
-            self._logger.debug("dropping %s with seq %s already seen (last seq %s)", name, seq, last)
-            return True
-        if seq != last + 1:
-            self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
-        return False
+        last = self._seq
+        if seq > last:
+            if seq != last + 1 and name != _READY:
+                self._logger.warning("sequence gap: expected seq %s, received %s for %s", last + 1, seq, name)
+            return False
+        if name == _READY:
+            return False
+        self._logger.debug("dropping %s with seq %s already seen (last seq %s)", name, seq, last)
+        return True
+
+    cdef inline void _set_seq(self, long long seq) noexcept:
+        self._seq = seq
+        self._has_seq = True
 
     @property
     def events(self):
@@ -305,7 +359,7 @@ cdef class Router:
 
     cdef inline int _count(self, object name, object raw) except -1:
         cdef _Tally tally
-        cdef PyObject* item = PyDict_GetItem(self._tallies, name)
+        cdef PyObject* item = PyDict_GetItemWithError(self._tallies, name)
         if item is NULL:
             tally = _Tally()
             self._tallies[name] = tally
@@ -318,8 +372,16 @@ cdef class Router:
 
     cdef int _handle(self, object raw) except -1:
         cdef tuple header
-        cdef object name, seq, payload, op, data
-        cdef PyObject* item
+        cdef object name, seq, payload, data
+        cdef PyObject* key
+        cdef PyObject* value
+        cdef PyObject* op_item = NULL
+        cdef PyObject* t_item = NULL
+        cdef PyObject* s_item = NULL
+        cdef PyObject* d_item = NULL
+        cdef Py_ssize_t position = 0, length
+        cdef Py_UCS4 first
+        cdef long long seq_c = 0
         cdef Py_ssize_t size = len(raw)
         self.messages += 1
         self.bytes_inflated += size
@@ -329,12 +391,13 @@ cdef class Router:
             header = self._scan(raw)
             if header is not None and header[0] == 0:
                 name = header[2]
-                if name is not None and name not in _ALWAYS and not self._wanted(name):
+                if name is not None and not _is_special(name) and not self._wanted(name):
                     seq = header[1]
                     if seq is not None:
-                        if self._is_duplicate(seq, name):
+                        seq_c = _seq_value(<PyObject*>seq)
+                        if self._is_duplicate(seq_c, name):
                             return 0
-                        self.seq = seq
+                        self._set_seq(seq_c)
                     self.skipped += 1
                     self._count(name, raw)
                     if self._trace_enabled():
@@ -353,34 +416,54 @@ cdef class Router:
         if type(payload) is not dict:
             raise _bad_payload(f"expected a JSON object, got {type(payload).__name__}")
 
-        item = PyDict_GetItem(payload, _KEY_OP)
-        op = <object>item if item is not NULL else None
-        if type(op) is not int:
-            raise _bad_payload(f"'op' must be an integer, got {type(op).__name__}")
-        if op != 0:
+        # One pass over the members (Discord sends four) finds op, t, s and d by their keys' length
+        # and letters, in place of four hash lookups; a key that is not an exact str (a user's
+        # loads) sends it to the lookups.
+        while PyDict_Next(payload, &position, &key, &value):
+            if not _is_str(key):
+                op_item = PyDict_GetItem(payload, _KEY_OP)
+                t_item = PyDict_GetItem(payload, _KEY_T)
+                s_item = PyDict_GetItem(payload, _KEY_S)
+                d_item = PyDict_GetItem(payload, _KEY_D)
+                break
+            length = _str_len(key)
+            if length == 1:
+                first = _str_char(key, 0)
+                if first == 0x74:  # t
+                    t_item = value
+                elif first == 0x73:  # s
+                    s_item = value
+                elif first == 0x64:  # d
+                    d_item = value
+            elif length == 2 and _str_char(key, 0) == 0x6F and _str_char(key, 1) == 0x70:  # op
+                op_item = value
+
+        if op_item is NULL or not _is_int(op_item):
+            raise _bad_payload(f"'op' must be an integer, got {type(<object>op_item if op_item is not NULL else None).__name__}")
+        if not _is_dispatch(op_item):
             self._push(payload)
             return 0
 
-        item = PyDict_GetItem(payload, _KEY_T)
-        name = <object>item if item is not NULL else None
-        item = PyDict_GetItem(payload, _KEY_S)
-        seq = <object>item if item is not NULL else None
-        if type(name) is not str:
-            raise _bad_payload(f"dispatch 't' must be a string, got {type(name).__name__}")
-        if seq is not None and type(seq) is not int:
-            raise _bad_payload(f"dispatch 's' must be an integer, got {type(seq).__name__}")
-        item = PyDict_GetItem(payload, _KEY_D)
-        if item is NULL:
+        if t_item is NULL or not _is_str(t_item):
+            raise _bad_payload(
+                f"dispatch 't' must be a string, got {type(<object>t_item if t_item is not NULL else None).__name__}"
+            )
+        name = <object>t_item
+        if s_item is not NULL and s_item != <PyObject*>None:
+            if not _is_int(s_item):
+                raise _bad_payload(f"dispatch 's' must be an integer, got {type(<object>s_item).__name__}")
+            seq_c = _seq_value(s_item)
+        if d_item is NULL:
             raise _bad_payload(f"dispatch {name} has no 'd'")
-        data = <object>item
-        if seq is not None:
-            if not self._is_duplicate(seq, name):
-                self.seq = seq
-            elif name not in _ALWAYS:
+        data = <object>d_item
+        if s_item is not NULL and s_item != <PyObject*>None:
+            if not self._is_duplicate(seq_c, name):
+                self._set_seq(seq_c)
+            elif not _is_special(name):
                 return 0
             # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
         self._count(name, raw)
-        if name in _ALWAYS:
+        if _is_special(name):
             self._on_special(name, data)
         try:
             self._consume(name, self._shard, data)

@@ -34,6 +34,9 @@ _OP_CLOSE: typing.Final[int] = 8
 _OP_PING: typing.Final[int] = 9
 _OP_PONG: typing.Final[int] = 10
 _READY: typing.Final[str] = "READY"
+_SEQ_MIN: typing.Final[int] = -(2**63)
+_SEQ_MAX: typing.Final[int] = 2**63 - 1
+"""A sequence number outside a signed 64-bit integer is an invalid payload (the compiled twin keeps it in C)."""
 
 ALWAYS_DECODED: typing.Final[frozenset[str]] = frozenset(("READY", "RESUMED", "RATE_LIMITED"))
 """Dispatches the shard itself reads: always decoded, and passed to ``on_special`` before consumption."""
@@ -278,8 +281,11 @@ class Router:
         seq = payload.get("s")
         if type(name) is not str:
             raise _bad_payload(f"dispatch 't' must be a string, got {_type_name(name)}")
-        if seq is not None and type(seq) is not int:
-            raise _bad_payload(f"dispatch 's' must be an integer, got {_type_name(seq)}")
+        if seq is not None:
+            if type(seq) is not int:
+                raise _bad_payload(f"dispatch 's' must be an integer, got {_type_name(seq)}")
+            if not _SEQ_MIN <= seq <= _SEQ_MAX:
+                raise _bad_payload(f"dispatch 's' is out of range: {seq}")
         if "d" not in payload:
             raise _bad_payload(f"dispatch {name} has no 'd'")
         data = payload["d"]

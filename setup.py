@@ -1,7 +1,8 @@
 """The extension list: each hot path ``<name>`` becomes ``hikari_shard._fastpath.<name>``, from
 
 - ``src/_fastpath/<name>.pyx``, a hand-written Cython module (C buffers, ``memchr``, the C API),
-  whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py``; or
+  whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py`` (but ``zlibng``, zlib-ng's C API
+  under the compiled zlib-stream inflator, whose pure counterpart is zlib-ng's ``decompressobj``); or
 - ``src/hikari_shard/_pure/<name>.py`` itself, when ``src/hikari_shard/_fastpath/<name>.pxd``
   exists: that ``.pxd`` adds C types to the one source (Cython's augmenting ``.pxd``, found
   where the compiled module's name puts it), so the pure module and the compiled one are the
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -31,8 +33,11 @@ single_source = {
 if hand_written.keys() & single_source.keys():
     raise SystemExit(f"both a .pyx and a single-source .pxd for {sorted(hand_written.keys() & single_source.keys())}")
 sources = {**hand_written, **single_source}
+# zlibng finds zlib-ng's C API in the zlib_ng package's extension at run time (dlopen/dlsym: libdl on
+# older glibc); nothing else needs linking.
+OPTIONS: dict[str, dict[str, list[str]]] = {"zlibng": {"libraries": ["dl"]}} if sys.platform.startswith("linux") else {}
 extensions = [
-    Extension(f"hikari_shard._fastpath.{name}", [str(source.relative_to(HERE))])
+    Extension(f"hikari_shard._fastpath.{name}", [str(source.relative_to(HERE))], **OPTIONS.get(name, {}))
     for name, source in sorted(sources.items())
     if not only or name in only
 ]

@@ -187,7 +187,9 @@ class _Key(str):
     ],
     ids=["discord-order", "reversed", "extra-keys", "str-subclass-keys", "non-str-key"],
 )
-def test_op_t_s_d_are_found_in_any_member_order(impl: types.SimpleNamespace, document: dict[typing.Any, typing.Any]) -> None:
+def test_op_t_s_d_are_found_in_any_member_order(
+    impl: types.SimpleNamespace, document: dict[typing.Any, typing.Any]
+) -> None:
     """The compiled router reads op/t/s/d in one pass over the members; any order and any other keys work."""
     consumed: list[tuple[str, object]] = []
     router = inert_router(

@@ -17,6 +17,7 @@ def _info(_: argparse.Namespace) -> int:
     print(f"hot paths: {_fast.IMPLEMENTATION}")
     if _fast.NO_EXTENSIONS_REASON:
         print(f"  why: {_fast.NO_EXTENSIONS_REASON}")
+    print(f"zlib-stream inflated by: {_fast.inflate.STREAM_DECOMPRESSOR}")
     print(f"zstd-stream available: {_fast.inflate.zstd_available()}")
     return 0
 

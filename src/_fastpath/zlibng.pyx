@@ -1,0 +1,250 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""zlib-ng's C API for the compiled zlib-stream inflator, without a Python wrapper's per-call costs.
+
+``decompressobj().decompress(data, max_length)`` behaves like ``zlib_ng.decompressobj()``'s for the
+way :class:`~hikari_shard._pure.inflate.ZlibStreamInflator` uses it (every call gets whole
+sync-flushed messages; ``max_length`` only bounds the output) and runs the same inflate code, but
+costs less per call: a vectorcall instead of an argument tuple and ``PyArg_ParseTupleAndKeywords``,
+the GIL kept for inputs under 64 KiB (released only where inflating takes long), and the output
+inflated into a scratch buffer kept between calls, then copied once into a ``bytes`` of the exact
+size (no over-allocation and shrink).
+
+Where the C functions come from: the ``zlib_ng`` package (a dependency) links zlib-ng 2.x into its
+extension module and exports its native API (``zng_inflateInit2``, ``zng_inflate``, ...).  This
+module looks those symbols up in that loaded extension (``dlopen`` with ``RTLD_NOLOAD``, then
+``dlsym``) and calls them; nothing is linked at build time.  The import fails with `ImportError`
+when they cannot be found or the zlib-ng is not 2.x (whose ``zng_stream`` layout this module
+declares): on Windows (extensions export only their init function), or if a later ``zlib_ng``
+hides them.  The compiled inflator then uses ``zlib_ng.decompressobj`` as before, and
+``python -m hikari_shard info`` says which one runs.
+
+What it does not do, because the zlib-stream inflator never needs it: ``unconsumed_tail`` (input
+left when ``max_length`` stops the output is dropped; the inflator treats reaching the limit as a
+fatal error), ``unused_data`` after the end of the stream (Discord's stream never ends; anything
+after an end is ignored), ``flush()``, dictionaries and other window sizes.  One object must not be
+used from two threads at once.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from libc.string cimport memset
+
+from zlib_ng import zlib_ng as _zlib_ng
+
+cdef extern from "Python.h":
+    const Py_ssize_t PY_SSIZE_T_MAX
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <stddef.h>
+    /* zlib-ng 2.x's zng_stream (zlib-ng.h), field for field. */
+    typedef struct hs_zng_stream {
+        const uint8_t *next_in;
+        uint32_t avail_in;
+        size_t total_in;
+        uint8_t *next_out;
+        uint32_t avail_out;
+        size_t total_out;
+        const char *msg;
+        void *state;
+        void *zalloc;
+        void *zfree;
+        void *opaque;
+        int data_type;
+        uint32_t adler;
+        unsigned long reserved;
+    } hs_zng_stream;
+    typedef int32_t (*hs_inflate_init2_fn)(hs_zng_stream *, int32_t);
+    typedef int32_t (*hs_inflate_fn)(hs_zng_stream *, int32_t);
+    typedef int32_t (*hs_inflate_end_fn)(hs_zng_stream *);
+    typedef const char *(*hs_version_fn)(void);
+    #if defined(_WIN32)
+    static void *hs_open_loaded(const char *path) { (void)path; return NULL; }
+    static void *hs_symbol(void *handle, const char *name) { (void)handle; (void)name; return NULL; }
+    #else
+    #include <dlfcn.h>
+    static void *hs_open_loaded(const char *path) { return dlopen(path, RTLD_NOW | RTLD_NOLOAD); }
+    static void *hs_symbol(void *handle, const char *name) { return dlsym(handle, name); }
+    #endif
+    """
+    ctypedef struct hs_zng_stream:
+        const unsigned char* next_in
+        unsigned int avail_in
+        unsigned char* next_out
+        unsigned int avail_out
+        const char* msg
+    ctypedef int (*hs_inflate_init2_fn)(hs_zng_stream*, int) noexcept
+    ctypedef int (*hs_inflate_fn)(hs_zng_stream*, int) noexcept nogil
+    ctypedef int (*hs_inflate_end_fn)(hs_zng_stream*) noexcept
+    ctypedef const char* (*hs_version_fn)() noexcept
+    void* hs_open_loaded(const char* path)
+    void* hs_symbol(void* handle, const char* name)
+
+cdef enum:
+    Z_OK = 0
+    Z_STREAM_END = 1
+    Z_NEED_DICT = 2
+    Z_MEM_ERROR = -4
+    Z_BUF_ERROR = -5
+    Z_SYNC_FLUSH = 2
+    _WINDOW_BITS = 15  # zlib format, 32 KiB window: decompressobj()'s default
+
+__all__ = ("ZLIBNG_VERSION", "Decompress", "decompressobj", "error")
+
+error = _zlib_ng.error
+"""Raised for corrupt data: ``zlib_ng.error``, as zlib-ng's own decompressobj raises."""
+
+cdef hs_inflate_init2_fn _inflate_init2 = NULL
+cdef hs_inflate_fn _inflate = NULL
+cdef hs_inflate_end_fn _inflate_end = NULL
+
+
+cdef str _find_api():
+    """Fill in the function pointers from zlib_ng's extension; return its zlib-ng version."""
+    global _inflate_init2, _inflate, _inflate_end
+    cdef bytes path = _zlib_ng.__file__.encode()
+    cdef void* handle = hs_open_loaded(path)
+    cdef hs_version_fn version_of
+    if handle is NULL:
+        raise ImportError(f"zlib-ng's C API is not reachable in {_zlib_ng.__file__}")
+    version_of = <hs_version_fn>hs_symbol(handle, "zlibng_version")
+    _inflate_init2 = <hs_inflate_init2_fn>hs_symbol(handle, "zng_inflateInit2")
+    _inflate = <hs_inflate_fn>hs_symbol(handle, "zng_inflate")
+    _inflate_end = <hs_inflate_end_fn>hs_symbol(handle, "zng_inflateEnd")
+    if version_of is NULL or _inflate_init2 is NULL or _inflate is NULL or _inflate_end is NULL:
+        _inflate_init2 = NULL
+        raise ImportError(f"{_zlib_ng.__file__} does not export zlib-ng's inflate functions")
+    version = version_of().decode("ascii")
+    if not version.startswith("2."):
+        _inflate_init2 = NULL
+        raise ImportError(f"zlib-ng {version} is not 2.x, whose zng_stream this module knows")
+    return version
+
+
+ZLIBNG_VERSION = _find_api()
+"""The zlib-ng version whose inflate this module calls (the one inside the ``zlib_ng`` package)."""
+
+cdef Py_ssize_t _FIRST_SCRATCH = 64 * 1024
+cdef Py_ssize_t _SCRATCH_KEEP = 1024 * 1024
+"""A scratch buffer that grew past this size is freed after its call instead of kept."""
+cdef Py_ssize_t _NOGIL_FROM = 64 * 1024
+"""Inputs at least this long are inflated with the GIL released."""
+cdef unsigned int _MAX_CHUNK = 1 << 30
+"""zlib counts in ``unsigned int``: larger inputs and outputs go in steps of this size."""
+
+
+cdef class Decompress:
+    """One zlib stream (``zlib_ng.decompressobj()``'s format: a zlib header, a 32 KiB window)."""
+
+    cdef hs_zng_stream _stream
+    cdef bint _ready
+    cdef bint _eof
+    cdef unsigned char* _scratch
+    cdef Py_ssize_t _capacity
+
+    def __cinit__(self):
+        memset(&self._stream, 0, sizeof(hs_zng_stream))
+        status = _inflate_init2(&self._stream, _WINDOW_BITS)
+        if status == Z_MEM_ERROR:
+            raise MemoryError("zlib-ng: out of memory")
+        if status != Z_OK:
+            raise error(f"Error {status} while preparing to decompress data")
+        self._ready = True
+
+    def __dealloc__(self):
+        if self._ready:
+            _inflate_end(&self._stream)
+        PyMem_Free(self._scratch)
+
+    @property
+    def eof(self):
+        """Whether the end of the zlib stream was reached."""
+        return self._eof
+
+    cdef int _grow(self, Py_ssize_t needed) except -1:
+        cdef Py_ssize_t capacity = self._capacity if self._capacity else _FIRST_SCRATCH
+        cdef unsigned char* grown
+        while capacity < needed:
+            capacity *= 2
+        grown = <unsigned char*>PyMem_Realloc(self._scratch, <size_t>capacity)
+        if grown is NULL:
+            raise MemoryError("zlib-ng: out of memory for the decompressed data")
+        self._scratch = grown
+        self._capacity = capacity
+        return 0
+
+    def decompress(self, data, Py_ssize_t max_length=0):
+        """Decompress ``data`` (bytes-like); at most ``max_length`` bytes of output when it is positive.
+
+        Raises
+        ------
+        error
+            If the data is corrupt.
+        """
+        cdef Py_buffer view
+        if PyBytes_CheckExact(data):
+            return self._decompress(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), max_length)
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            return self._decompress(<const unsigned char*>view.buf, view.len, max_length)
+        finally:
+            PyBuffer_Release(&view)
+
+    cdef bytes _decompress(self, const unsigned char* data, Py_ssize_t size, Py_ssize_t max_length):
+        cdef hs_zng_stream* stream = &self._stream
+        cdef Py_ssize_t remaining = size, produced = 0, room
+        cdef Py_ssize_t limit = max_length if max_length > 0 else PY_SSIZE_T_MAX
+        cdef unsigned int given
+        cdef int status = Z_OK
+        cdef bint release = size >= _NOGIL_FROM
+        if self._eof or size == 0:
+            return b""
+        stream.next_in = data
+        while remaining and produced < limit and not self._eof:
+            stream.avail_in = given = <unsigned int>min(remaining, <Py_ssize_t>_MAX_CHUNK)
+            while produced < limit:
+                if produced == self._capacity:
+                    self._grow(produced + 1)
+                room = min(self._capacity - produced, limit - produced, <Py_ssize_t>_MAX_CHUNK)
+                stream.next_out = self._scratch + produced
+                stream.avail_out = <unsigned int>room
+                if release:
+                    with nogil:
+                        status = _inflate(stream, Z_SYNC_FLUSH)
+                else:
+                    status = _inflate(stream, Z_SYNC_FLUSH)
+                produced += room - stream.avail_out
+                if status == Z_STREAM_END:
+                    self._eof = True  # anything after the end of the stream is ignored
+                    break
+                if status != Z_OK and status != Z_BUF_ERROR:
+                    stream.next_in = NULL
+                    self._fail(status)
+                if stream.avail_out:
+                    break  # zlib had room left: this chunk of input is used up
+            if stream.avail_in == given and not self._eof:
+                break  # no input taken at all: zlib cannot go on (only when max_length stopped it)
+            remaining -= given - stream.avail_in
+        stream.next_in = NULL
+        message = PyBytes_FromStringAndSize(<const char*>self._scratch, produced)
+        if self._capacity > _SCRATCH_KEEP:
+            PyMem_Free(self._scratch)
+            self._scratch = NULL
+            self._capacity = 0
+        return message
+
+    cdef int _fail(self, int status) except -1:
+        cdef const char* reason = self._stream.msg
+        message = reason.decode("utf-8", "replace") if reason is not NULL else "unknown failure"
+        if status == Z_MEM_ERROR:
+            raise MemoryError(f"zlib-ng: out of memory while decompressing data ({message})")
+        if status == Z_NEED_DICT:
+            message = "a preset dictionary is needed"
+        raise error(f"Error {status} while decompressing data: {message}")
+
+
+def decompressobj():
+    """A new :class:`Decompress`, like ``zlib_ng.decompressobj()`` with its defaults."""
+    return Decompress()

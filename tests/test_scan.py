@@ -322,6 +322,129 @@ def test_compiled_and_pure_agree_on_the_samples(compiled: types.SimpleNamespace,
 
 
 # --------------------------------------------------------------------------------------------------
+# Early stop: once op, s and t are read, a d holding a container that closes last is not walked
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b'{"t":"MESSAGE_CREATE","s":42,"op":0,"d":{"content":"hi"}}', (0, 42, "MESSAGE_CREATE")),
+        (b'{"op":0,"s":42,"t":"MESSAGE_CREATE","d":["hi"]}', (0, 42, "MESSAGE_CREATE")),
+        (b'{"s":null,"t":null,"op":11,"d":{}}', (11, None, None)),
+        (b'{"t":"","op":1,"s":0,"d":[]}', (1, 0, "")),
+        (b' \r\n{ "t" : "X" ,\n "s" :7,"op"\t:\t0 , "d" \t: \n{ "a" : [ ] } \n}\n\t ', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"x":{"a":1},"d":{}}', (0, 7, "X")),
+        (b'{"x":[1],"t":"X","s":7,"y":"\\\\","op":0,"z":1,"d":{}}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":1,"d":{}}', (0, 7, "X")),  # the first d is a number: walked
+        # d itself is not walked: broken structure inside it goes unnoticed (documented).
+        (b'{"t":"X","s":7,"op":0,"d":{[}}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":["a]}', (0, 7, "X")),  # an unterminated string
+        (b'{"t":"X","s":7,"op":0,"d":' + b"[" * 1000 + b"]}", (0, 7, "X")),  # deeper than MAX_DEPTH
+        (b'{"t":"X","s":7,"op":0,"d":{},"x":[1,{]}}', (0, 7, "X")),  # members after d are not read either
+        (b'{"t":"X","s":7,"op":0,"d":{}}}', (0, 7, "X")),  # d's brackets are not counted: read as d = {}}
+        (b'{"t":"X","s":7,"op":0,"d":{"a":{}}', (0, 7, "X")),  # ... nor a cut after a closer in d: d = {"a":{}
+    ],
+)
+def test_early_stop(impl: types.SimpleNamespace, payload: bytes, expected: tuple[object, ...]) -> None:
+    assert impl.scan.scan(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # The end check fails: the whole object is walked, with today's answers.
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1}', None),  # truncated: no final brace
+        (b'{"t":"X","s":7,"op":0,"d":{"a":[1,2]', None),
+        (b'{"t":"X","s":7,"op":0,"d":{', None),
+        (b'{"t":"X","s":7,"op":0,"d":[', None),
+        (b'{"t":"X","s":7,"op":0,"d":{}', None),  # the only } closes d, nothing closes the object
+        (b'{"t":"X","s":7,"op":0,"d":[}', None),
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1]}', None),  # d opens with { and the last closer is ]
+        (b'{"t":"X","s":7,"op":0,"d":["a"}}', None),  # d opens with [ and the last closer is }
+        (b'{"t":"X","s":7,"op":0,"d":{}} x', None),  # trailing garbage
+        (b'{"t":"X","s":7,"op":0,"d":{}}\x00', None),
+        (b'{"t":"X","s":7,"op":0,"d":{}},', None),
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1}]', None),  # the last byte is not }
+        (b'{"t":"X","s":7,"op":0,"d":{"a":[]}', None),  # missing final brace
+        (b'{"t":"X","s":7,"op":0,"d":{"a":"}"}', None),
+        # The end check fails, and the full walk reads a valid payload.
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1},"x":1}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":{},"x":[1]}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":[],"x":"]"}', (0, 7, "X")),
+        # ... or finds what it finds today: a repeated t after a d that does not close last.
+        (b'{"t":"A","s":1,"op":0,"d":{},"t":"B"}', None),
+        (b'{"t":"A","s":1,"op":0,"d":{},"t":"B","x":[]}', None),
+        (b'{"t":"A","s":1,"op":0,"d":[],"s":2,"x":{}}', None),
+        (b'{"t":"A","s":1,"op":0,"d":{[},"x":1}', None),
+    ],
+)
+def test_failed_end_check_walks_fully(impl: types.SimpleNamespace, payload: bytes, expected: object) -> None:
+    assert impl.scan.scan(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected", "orjson_t"),
+    [
+        (b'{"t":"A","s":1,"op":0,"d":{},"t":"B","x":{}}', (0, 1, "A"), "B"),
+        (b'{"t":"A","s":1,"op":0,"d":[],"op":1,"s":2,"t":"B","x":[]}', (0, 1, "A"), "B"),
+        (b'{"op":0,"s":null,"t":null,"d":{"x":1},"t":"B","op":"z","x":{}}', (0, None, None), "B"),
+    ],
+)
+def test_repeated_keys_after_a_last_d_give_the_first_value(
+    impl: types.SimpleNamespace, payload: bytes, expected: tuple[object, ...], orjson_t: str
+) -> None:
+    # Documented: members after a d that closes last are not read; orjson keeps the last value.
+    assert impl.scan.scan(payload) == expected
+    assert orjson.loads(payload)["t"] == orjson_t
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # d before op, s or t has been read: walked, so the repeated t is found.
+        b'{"d":{},"t":"A","s":1,"op":0,"t":"B","x":{}}',
+        b'{"t":"A","s":1,"d":{},"op":0,"t":"B","x":{}}',
+        b'{"t":"A","op":0,"d":{},"t":"B","x":{}}',  # s never read
+        b'{"s":1,"op":0,"d":{},"t":"A","t":"B","x":{}}',
+        # not exactly a d holding a container
+        b'{"t":"A","s":1,"op":0,"d":"{}","t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"d":0,"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"d":null,"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"\\u0064":{},"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"dd":{},"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"D":{},"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"":{},"t":"B","x":{}}',
+        # an invalid value before d still gives None
+        b'{"t":"A","s":1,"op":01,"d":{}}',
+        b'{"t":"A","s":-1,"op":0,"d":{}}',
+        b'{"t":1,"s":1,"op":0,"d":{}}',
+        b'{"t":"A","s":1,"op":0,"op":0,"d":{}}',
+        b'{"t":"A","s":1,"x":{]},"op":0,"d":{}}',
+        b'{"t":"\\u0041","s":1,"op":0,"d":{}}',
+        b'[{"t":"A","s":1,"op":0,"d":{}}]',
+    ],
+)
+def test_other_orders_walk_fully(impl: types.SimpleNamespace, payload: bytes) -> None:
+    assert impl.scan.scan(payload) is None
+
+
+def test_compiled_and_pure_agree_on_early_stops(compiled: types.SimpleNamespace, pure: types.SimpleNamespace) -> None:
+    samples = [
+        MESSAGE_CREATE,
+        large_payload(20),
+        b'{"t":"A","s":1,"op":0,"d":{},"t":"B","x":{}}',
+        b'{"op":0,"s":null,"t":null,"d":[{"a":"]"}]}',
+        b'{"t":"X","s":7,"op":0,"x":{"a":1},"d":{[}}',
+    ]
+    for sample in samples:
+        for payload in (sample, sample + b" \n", sample[:-1] + b" \t}", sample[:-2] + b"\r" + sample[-2:]):
+            assert agree(compiled, pure, payload) is not None
+            for size in range(len(payload)):
+                agree(compiled, pure, payload[:size])
+                agree(compiled, pure, payload[:size] + payload[-2:])
+
+
+# --------------------------------------------------------------------------------------------------
 # Properties
 
 JSON_TEXT: typing.Final = st.text(st.characters(exclude_categories=("Cs",)), max_size=12) | st.sampled_from(

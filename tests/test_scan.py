@@ -496,9 +496,7 @@ CONTAINERS: typing.Final = st.lists(JSON_VALUES, max_size=3) | st.dictionaries(J
 @st.composite
 def gateway_documents(draw: st.DrawFn) -> tuple[dict[str, typing.Any], tuple[int, int | None, str | None]]:
     """A JSON object with op (and maybe s, t, d) at random positions among arbitrary other members."""
-    others = draw(
-        st.dictionaries(JSON_TEXT.filter(lambda k: k not in {"op", "s", "t", "d"}), JSON_VALUES, max_size=5)
-    )
+    others = draw(st.dictionaries(JSON_TEXT.filter(lambda k: k not in {"op", "s", "t", "d"}), JSON_VALUES, max_size=5))
     op = draw(st.integers(0, 10**18 - 1))
     s = draw(st.none() | st.integers(0, 10**18 - 1))
     t = draw(st.none() | EVENT_NAMES | st.sampled_from(["MESSAGE_CREATE", "GUILD_CREATE", "READY"]))

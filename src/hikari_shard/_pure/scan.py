@@ -133,12 +133,13 @@ def scan(payload: bytes | bytearray | memoryview) -> tuple[int, int | None, str 
         payload = bytes(memoryview(payload))
     head = _HEAD.match(payload)
     if head is not None:
-        result = _scan_head(payload, head)
-        if result is not None:
-            return result
+        early = _scan_head(payload, head)
+        if early is not None:
+            return early
+    # The fast path reads every member, but where it is sure the early stop gives the same answer:
+    # a d that closes last is its one nested value and the last member, so it has read nothing more.
     result = _scan_fast(payload)
-    if result is _UNSURE or (result is None and _may_stop_early(payload)):
-        # The fast path reads every member; the walker stops early where a d closing last allows.
+    if result is _UNSURE:
         return _scan_exact(payload)
     return typing.cast("tuple[int, int | None, str | None] | None", result)
 
@@ -175,10 +176,10 @@ def _d_closes_last(buf: bytes, opener: int) -> bool:
 
 def _scan_head(payload: bytes, head: re.Match[bytes]) -> tuple[int, int | None, str | None] | None:
     """The early stop on Discord's order (:data:`_HEAD` matched); ``None`` hands over to the other paths."""
-    op_key, op_raw, s_key, s_raw, t_key, t_raw = head.groups()
-    if op_key == t_key or s_key == t_key or op_key == s_key or not _d_closes_last(payload, head.end() - 1):
+    key_1, raw_1, key_2, raw_2, key_3, raw_3 = head.groups()
+    values = {key_1: raw_1, key_2: raw_2, key_3: raw_3}
+    if len(values) != 3 or not _d_closes_last(payload, head.end() - 1):  # a repeated key: walk
         return None
-    values = {op_key: op_raw, s_key: s_raw, t_key: t_raw}
     op_raw = values[_OP_KEY]
     s_raw = values[_S_KEY]
     t_raw = values[_T_KEY]
@@ -191,12 +192,6 @@ def _scan_head(payload: bytes, head: re.Match[bytes]) -> tuple[int, int | None, 
     else:
         return None
     return int(op_raw), None if s_raw == _NULL else int(s_raw), t
-
-
-def _may_stop_early(payload: bytes) -> bool:
-    """Cheap necessary condition for the early stop: a ``"d"`` and a bracket closed before the last ``}``."""
-    stripped = payload.rstrip(_WS)
-    return stripped[-1:] == b"}" and b'"d"' in stripped and stripped[:-1].rstrip(_WS)[-1:] in {b"}", b"]"}
 
 
 def _scan_fast(payload: bytes) -> object:

@@ -82,7 +82,6 @@ _T_VALUE: typing.Final = re.compile(rb"[ -\[\]-~]*+")  # printable ASCII but the
 _HEAD_MEMBER: typing.Final = rb'"(op|s|t)"[ \t\n\r]*+:[ \t\n\r]*+(null|"[ !#-\[\]-~]*+"|[0-9]++)[ \t\n\r]*+,[ \t\n\r]*+'
 _HEAD: typing.Final = re.compile(rb"[ \t\n\r]*+\{[ \t\n\r]*+" + _HEAD_MEMBER * 3 + rb'"d"[ \t\n\r]*+:[ \t\n\r]*+[\[{]')
 _D_OPENS: typing.Final = re.compile(rb'"d"[ \t\n\r]*+:[ \t\n\r]*+[\[{]')
-_OUR_KEYS: typing.Final = frozenset((_OP_KEY, _S_KEY, _T_KEY))
 
 # --- fast path ---------------------------------------------------------------------------------
 _MARK: typing.Final = b"\x00"  # JSON never holds it raw; it stands for escape pairs and for the nested value

@@ -322,6 +322,129 @@ def test_compiled_and_pure_agree_on_the_samples(compiled: types.SimpleNamespace,
 
 
 # --------------------------------------------------------------------------------------------------
+# Early stop: once op, s and t are read, a d holding a container that closes last is not walked
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b'{"t":"MESSAGE_CREATE","s":42,"op":0,"d":{"content":"hi"}}', (0, 42, "MESSAGE_CREATE")),
+        (b'{"op":0,"s":42,"t":"MESSAGE_CREATE","d":["hi"]}', (0, 42, "MESSAGE_CREATE")),
+        (b'{"s":null,"t":null,"op":11,"d":{}}', (11, None, None)),
+        (b'{"t":"","op":1,"s":0,"d":[]}', (1, 0, "")),
+        (b' \r\n{ "t" : "X" ,\n "s" :7,"op"\t:\t0 , "d" \t: \n{ "a" : [ ] } \n}\n\t ', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"x":{"a":1},"d":{}}', (0, 7, "X")),
+        (b'{"x":[1],"t":"X","s":7,"y":"\\\\","op":0,"z":1,"d":{}}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":1,"d":{}}', (0, 7, "X")),  # the first d is a number: walked
+        # d itself is not walked: broken structure inside it goes unnoticed (documented).
+        (b'{"t":"X","s":7,"op":0,"d":{[}}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":["a]}', (0, 7, "X")),  # an unterminated string
+        (b'{"t":"X","s":7,"op":0,"d":' + b"[" * 1000 + b"]}", (0, 7, "X")),  # deeper than MAX_DEPTH
+        (b'{"t":"X","s":7,"op":0,"d":{},"x":[1,{]}}', (0, 7, "X")),  # members after d are not read either
+        (b'{"t":"X","s":7,"op":0,"d":{}}}', (0, 7, "X")),  # d's brackets are not counted: read as d = {}}
+        (b'{"t":"X","s":7,"op":0,"d":{"a":{}}', (0, 7, "X")),  # ... nor a cut after a closer in d: d = {"a":{}
+    ],
+)
+def test_early_stop(impl: types.SimpleNamespace, payload: bytes, expected: tuple[object, ...]) -> None:
+    assert impl.scan.scan(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        # The end check fails: the whole object is walked, with today's answers.
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1}', None),  # truncated: no final brace
+        (b'{"t":"X","s":7,"op":0,"d":{"a":[1,2]', None),
+        (b'{"t":"X","s":7,"op":0,"d":{', None),
+        (b'{"t":"X","s":7,"op":0,"d":[', None),
+        (b'{"t":"X","s":7,"op":0,"d":{}', None),  # the only } closes d, nothing closes the object
+        (b'{"t":"X","s":7,"op":0,"d":[}', None),
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1]}', None),  # d opens with { and the last closer is ]
+        (b'{"t":"X","s":7,"op":0,"d":["a"}}', None),  # d opens with [ and the last closer is }
+        (b'{"t":"X","s":7,"op":0,"d":{}} x', None),  # trailing garbage
+        (b'{"t":"X","s":7,"op":0,"d":{}}\x00', None),
+        (b'{"t":"X","s":7,"op":0,"d":{}},', None),
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1}]', None),  # the last byte is not }
+        (b'{"t":"X","s":7,"op":0,"d":{"a":[]}', None),  # missing final brace
+        (b'{"t":"X","s":7,"op":0,"d":{"a":"}"}', None),
+        # The end check fails, and the full walk reads a valid payload.
+        (b'{"t":"X","s":7,"op":0,"d":{"a":1},"x":1}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":{},"x":[1]}', (0, 7, "X")),
+        (b'{"t":"X","s":7,"op":0,"d":[],"x":"]"}', (0, 7, "X")),
+        # ... or finds what it finds today: a repeated t after a d that does not close last.
+        (b'{"t":"A","s":1,"op":0,"d":{},"t":"B"}', None),
+        (b'{"t":"A","s":1,"op":0,"d":{},"t":"B","x":[]}', None),
+        (b'{"t":"A","s":1,"op":0,"d":[],"s":2,"x":{}}', None),
+        (b'{"t":"A","s":1,"op":0,"d":{[},"x":1}', None),
+    ],
+)
+def test_failed_end_check_walks_fully(impl: types.SimpleNamespace, payload: bytes, expected: object) -> None:
+    assert impl.scan.scan(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected", "orjson_t"),
+    [
+        (b'{"t":"A","s":1,"op":0,"d":{},"t":"B","x":{}}', (0, 1, "A"), "B"),
+        (b'{"t":"A","s":1,"op":0,"d":[],"op":1,"s":2,"t":"B","x":[]}', (0, 1, "A"), "B"),
+        (b'{"op":0,"s":null,"t":null,"d":{"x":1},"t":"B","op":"z","x":{}}', (0, None, None), "B"),
+    ],
+)
+def test_repeated_keys_after_a_last_d_give_the_first_value(
+    impl: types.SimpleNamespace, payload: bytes, expected: tuple[object, ...], orjson_t: str
+) -> None:
+    # Documented: members after a d that closes last are not read; orjson keeps the last value.
+    assert impl.scan.scan(payload) == expected
+    assert orjson.loads(payload)["t"] == orjson_t
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # d before op, s or t has been read: walked, so the repeated t is found.
+        b'{"d":{},"t":"A","s":1,"op":0,"t":"B","x":{}}',
+        b'{"t":"A","s":1,"d":{},"op":0,"t":"B","x":{}}',
+        b'{"t":"A","op":0,"d":{},"t":"B","x":{}}',  # s never read
+        b'{"s":1,"op":0,"d":{},"t":"A","t":"B","x":{}}',
+        # not exactly a d holding a container
+        b'{"t":"A","s":1,"op":0,"d":"{}","t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"d":0,"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"d":null,"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"\\u0064":{},"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"dd":{},"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"D":{},"t":"B","x":{}}',
+        b'{"t":"A","s":1,"op":0,"":{},"t":"B","x":{}}',
+        # an invalid value before d still gives None
+        b'{"t":"A","s":1,"op":01,"d":{}}',
+        b'{"t":"A","s":-1,"op":0,"d":{}}',
+        b'{"t":1,"s":1,"op":0,"d":{}}',
+        b'{"t":"A","s":1,"op":0,"op":0,"d":{}}',
+        b'{"t":"A","s":1,"x":{]},"op":0,"d":{}}',
+        b'{"t":"\\u0041","s":1,"op":0,"d":{}}',
+        b'[{"t":"A","s":1,"op":0,"d":{}}]',
+    ],
+)
+def test_other_orders_walk_fully(impl: types.SimpleNamespace, payload: bytes) -> None:
+    assert impl.scan.scan(payload) is None
+
+
+def test_compiled_and_pure_agree_on_early_stops(compiled: types.SimpleNamespace, pure: types.SimpleNamespace) -> None:
+    assert agree(compiled, pure, large_payload(20)) == (0, 7, "GUILD_MEMBERS_CHUNK")
+    samples = [
+        MESSAGE_CREATE,
+        b'{"t":"A","s":1,"op":0,"d":{},"t":"B","x":{}}',
+        b'{"op":0,"s":null,"t":null,"d":[{"a":"]"}]}',
+        b'{"t":"X","s":7,"op":0,"x":{"a":1},"d":{[}}',
+    ]
+    for sample in samples:
+        for payload in (sample, sample + b" \n", sample[:-1] + b" \t}", sample[:-2] + b"\r" + sample[-2:]):
+            assert agree(compiled, pure, payload) is not None
+            for size in range(len(payload)):
+                agree(compiled, pure, payload[:size])
+                agree(compiled, pure, payload[:size] + payload[-2:])
+
+
+# --------------------------------------------------------------------------------------------------
 # Properties
 
 JSON_TEXT: typing.Final = st.text(st.characters(exclude_categories=("Cs",)), max_size=12) | st.sampled_from(
@@ -352,10 +475,28 @@ SERIALISERS: typing.Final[dict[str, typing.Callable[[typing.Any], bytes]]] = {
 }
 
 
+def early_stop_at(members: typing.Sequence[tuple[str, typing.Any]]) -> int | None:
+    """Where the scanner stops early on these (serialised) members: the index of a d holding an object
+    or array once op, s and t have been read, when the last member's value closes like d's; else None.
+    """
+    seen: set[str] = set()
+    for index, (key, value) in enumerate(members):
+        if seen >= {"op", "s", "t"} and key == "d" and isinstance(value, (dict, list)):
+            if type(members[-1][1]) is type(value):
+                return index
+        elif key in seen and key in {"op", "s", "t"}:
+            return None  # the walk gives None here
+        seen.add(key)
+    return None
+
+
+CONTAINERS: typing.Final = st.lists(JSON_VALUES, max_size=3) | st.dictionaries(JSON_TEXT, JSON_VALUES, max_size=3)
+
+
 @st.composite
 def gateway_documents(draw: st.DrawFn) -> tuple[dict[str, typing.Any], tuple[int, int | None, str | None]]:
-    """A JSON object with op (and maybe s, t) at random positions among arbitrary other members."""
-    others = draw(st.dictionaries(JSON_TEXT.filter(lambda k: k not in {"op", "s", "t"}), JSON_VALUES, max_size=5))
+    """A JSON object with op (and maybe s, t, d) at random positions among arbitrary other members."""
+    others = draw(st.dictionaries(JSON_TEXT.filter(lambda k: k not in {"op", "s", "t", "d"}), JSON_VALUES, max_size=5))
     op = draw(st.integers(0, 10**18 - 1))
     s = draw(st.none() | st.integers(0, 10**18 - 1))
     t = draw(st.none() | EVENT_NAMES | st.sampled_from(["MESSAGE_CREATE", "GUILD_CREATE", "READY"]))
@@ -365,14 +506,18 @@ def gateway_documents(draw: st.DrawFn) -> tuple[dict[str, typing.Any], tuple[int
         ours.append(("s", s))
     if t is not None or draw(st.booleans()):
         ours.append(("t", t))
+    if draw(st.booleans()):
+        ours.append(("d", draw(CONTAINERS | JSON_VALUES)))
     for item in ours:
-        items.insert(draw(st.integers(0, len(items))), item)
+        items.insert(draw(st.integers(0, len(items)) | st.just(len(items))), item)
     return dict(items), (op, s, t)
 
 
 @ST_HEALTH
 @given(gateway_documents(), st.sampled_from(sorted(SERIALISERS)))
 @example(({"d": {"t": "X", "op": 9}, "op": 0, "s": None, "t": "MESSAGE_CREATE"}, (0, None, "MESSAGE_CREATE")), "json")
+@example(({"op": 0, "s": 1, "t": "X", "d": [], "\u00e9": ["\\"]}, (0, 1, "X")), "json")  # not read: \u00e9 after d
+@example(({"op": 0, "s": 1, "t": "X", "d": [], "\u00e9": {}}, (0, 1, "X")), "json")  # read: d and {} close unlike
 def test_serialised_documents_give_their_values(
     impl: types.SimpleNamespace,
     case: tuple[dict[str, typing.Any], tuple[int, int | None, str | None]],
@@ -382,7 +527,9 @@ def test_serialised_documents_give_their_values(
     dumps = SERIALISERS[serialiser]
     payload = dumps(document)
     result = impl.scan.scan(payload)
-    if any(b"\\" in dumps({key: 0}) for key in document):
+    members = list(document.items())
+    read = members[: early_stop_at(members)]  # members after an early stop are not read
+    if any(b"\\" in dumps({key: 0}) for key, _ in read):
         # A top-level key came out escaped (e.g. "\u00e9" or "\""): it could have been "op".
         assert result is None
     else:
@@ -399,6 +546,47 @@ def test_valid_json_is_never_misread(
         result = agree(compiled, pure, payload)
         if result is not None:
             assert result == expected_from(orjson.loads(payload))
+
+
+@st.composite
+def repeated_key_payloads(
+    draw: st.DrawFn,
+) -> tuple[bytes, list[tuple[str, typing.Any]], tuple[int, int | None, str | None]]:
+    """Members serialised one by one, so a key may repeat: others, then op, s and t (valid, any
+    order), then d, then members whose keys are often op, s, t or d again.
+    """
+    others = st.lists(st.tuples(JSON_TEXT.filter(lambda k: k not in {"op", "s", "t"}), JSON_VALUES), max_size=3)
+    valid = {
+        "op": st.integers(0, 10**18 - 1),
+        "s": st.none() | st.integers(0, 10**18 - 1),
+        "t": st.none() | EVENT_NAMES,
+    }
+    ours = [(key, draw(valid[key])) for key in draw(st.permutations(["op", "s", "t"]))]
+    again = st.lists(st.tuples(st.sampled_from(["op", "s", "t", "d", "x"]) | JSON_TEXT, JSON_VALUES), max_size=4)
+    members = draw(others) + ours + [("d", draw(CONTAINERS | JSON_VALUES))] + draw(again)
+    first = dict(ours)
+    if draw(st.booleans()):
+        payload = b"{" + b",".join(orjson.dumps(key) + b":" + orjson.dumps(value) for key, value in members) + b"}"
+    else:
+        wide = (orjson.dumps(key) + b" : " + orjson.dumps(value, option=orjson.OPT_INDENT_2) for key, value in members)
+        payload = b" \n{ " + b" ,\n\t".join(wide) + b"\r\n} "
+    return payload, members, (first["op"], first["s"], first["t"])
+
+
+@ST_HEALTH
+@given(repeated_key_payloads())
+def test_repeated_keys_are_read_as_documented(
+    compiled: types.SimpleNamespace,
+    pure: types.SimpleNamespace,
+    case: tuple[bytes, list[tuple[str, typing.Any]], tuple[int, int | None, str | None]],
+) -> None:
+    payload, members, first = case
+    result = agree(compiled, pure, payload)
+    stop = early_stop_at(members)
+    if stop is not None and not any(b"\\" in orjson.dumps(key) for key, _ in members[:stop]):
+        assert result == first  # the documented case: the first values, whatever follows d
+    elif result is not None:  # otherwise a repeated op, s or t gives None: never misread
+        assert result == expected_from(orjson.loads(payload))
 
 
 REAL_LOOKING: typing.Final = [

@@ -16,9 +16,18 @@ plainly one of the accepted shapes gives ``None``.
 * Other values are skipped structurally: strings honour escapes, brackets must match and nest at
   most 512 levels (the top-level object is level 1), a bare top-level value is a run of
   ``A-Z a-z 0-9 + - .``.
+* Early stop: once ``op``, ``s`` and ``t`` have all been read, a following member ``"d"`` (exactly,
+  no escapes) whose value opens with ``{`` or ``[`` is not walked when the buffer ends, but for
+  whitespace, with the matching closer after that bracket and then ``}``: ``(op, s, t)`` is
+  returned at once.  Discord sends ``d`` last, so skipping it (most of the work) is avoided; when
+  the end check fails the walk goes on as above.
 
-The JSON grammar *inside* skipped values is not validated (``{"op":0,"d":{"a":tru}}`` gives
-``(0, None, None)``); the consumer that decodes ``d`` rejects such a payload anyway.
+What is not checked: the JSON grammar *inside* skipped values (``{"op":0,"d":{"a":tru}}`` gives
+``(0, None, None)``; the consumer that decodes ``d`` rejects such a payload anyway), and after an
+early stop the structure of ``d`` and the members after it: ``{"t":"A","s":1,"op":0,"d":{},
+"t":"B","x":{}}`` gives the first ``t``, ``"A"``, where orjson keeps the last (RFC 8259 section 4
+leaves repeated names to the implementation; Discord never repeats a key), and a payload cut just
+after a closer inside ``d`` (``{"op":0,"s":1,"t":null,"d":{"a":{}}``) is not seen as truncated.
 
 Event names (``t``) up to 64 bytes are kept in a 256-slot direct-mapped cache, so a repeated name
 costs no allocation.
@@ -169,6 +178,30 @@ cdef inline bint _is_null(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) no
     return n - i >= 4 and p[i] == 0x6E and p[i + 1] == 0x75 and p[i + 2] == 0x6C and p[i + 3] == 0x6C
 
 
+cdef inline bint _d_closes_last(const unsigned char* p, Py_ssize_t n, Py_ssize_t opener) noexcept nogil:
+    """Whether the buffer ends (but for whitespace) with the closer of the bracket at ``opener``, then ``}``."""
+    cdef Py_ssize_t end = n - 1
+    while end > opener and (_CLASS[p[end]] & _C_WS):
+        end -= 1
+    if end <= opener or p[end] != 0x7D:
+        return False
+    end -= 1
+    while end > opener and (_CLASS[p[end]] & _C_WS):
+        end -= 1
+    return end > opener and p[end] == (0x7D if p[opener] == 0x7B else 0x5D)
+
+
+cdef inline bint _stops_at_d(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    """Early stop: whether the member at ``i`` is ``"d"`` holding a container that closes last."""
+    if n - i < 4 or p[i] != 0x22 or p[i + 1] != 0x64 or p[i + 2] != 0x22:
+        return False
+    i = _skip_ws(p, i + 3, n)
+    if i >= n or p[i] != 0x3A:
+        return False
+    i = _skip_ws(p, i + 1, n)
+    return i < n and (p[i] == 0x7B or p[i] == 0x5B) and _d_closes_last(p, n, i)
+
+
 cdef bint _walk(const unsigned char* p, Py_ssize_t n, _Found* found) noexcept nogil:
     """Walk the top-level object; return True with ``found`` filled in, or False when unsure."""
     cdef Py_ssize_t i, key_start, key_len
@@ -271,6 +304,8 @@ cdef bint _walk(const unsigned char* p, Py_ssize_t n, _Found* found) noexcept no
         c = p[i]
         if c == 0x2C:
             i = _skip_ws(p, i + 1, n)
+            if seen_op and seen_s and seen_t and _stops_at_d(p, i, n):
+                return True
         elif c == 0x7D:
             break
         else:

@@ -19,17 +19,29 @@ What is checked
 * Values of the other keys are skipped structurally: strings honour backslash escapes, objects
   and arrays must nest with matching bracket types, at most 512 levels deep counting the top-level
   object, and a bare top-level value (number, ``true``...) is a run of ``A-Z a-z 0-9 + - .``.
+* Early stop (Discord sends ``d`` last): once ``op``, ``s`` and ``t`` have all been read, a
+  following member whose key is exactly ``"d"`` and whose value opens with ``{`` or ``[`` is not
+  walked when the payload ends, but for whitespace, with the matching closer (``}`` or ``]``) after
+  that bracket and then the top-level ``}``; ``(op, s, t)`` is returned as read so far.  When that
+  end check fails the walk goes on as above (a truncated payload still gives ``None``).
 
 What is not checked
 -------------------
 The JSON grammar *inside* skipped values is not validated: ``{"op":0,"d":{"a":tru}}`` and
 ``{"op":0,"d":[1 2]}`` give ``(0, None, None)`` although they are not JSON, and so does a string
 with a raw control character or invalid UTF-8.  Such a payload is not Discord's, and the consumer
-that decodes ``d`` rejects it anyway.
+that decodes ``d`` rejects it anyway.  After an early stop, neither the structure of ``d`` (its
+brackets, strings and depth) nor the members after it are read: ``{"t":"A","s":1,"op":0,"d":{},
+"t":"B","x":{}}`` gives ``(0, 1, "A")``, the first ``t``, where orjson keeps the last (RFC 8259
+section 4 leaves repeated names to the implementation; Discord never repeats a key), and a
+payload cut just after a closer inside ``d`` (``{"op":0,"s":1,"t":null,"d":{"a":{}}``) or with
+one ``}`` too many is read as if ``d`` held those brackets.
 
 Speed
 -----
-The common case (one nested value, ``d``) never loops over bytes in Python: two ``bytes.replace``
+Discord's order (``op``, ``s``, ``t`` as the first three members, then ``d``) is read by one regular
+expression on the head of the payload plus the end check, without touching ``d``.  Otherwise the
+common case (one nested value, ``d``) never loops over bytes in Python: two ``bytes.replace``
 calls neutralise escaped quotes and backslashes, ``bytes.split`` on ``"`` separates strings from
 structure, the structure's brackets are checked with ``bytes.replace`` passes, ``d`` is cut out,
 and two regular expressions read the few top-level members.  Anything else (several nested
@@ -64,6 +76,12 @@ _NULL: typing.Final = b"null"
 
 _UINT: typing.Final = re.compile(rb"0|[1-9][0-9]{0,17}")
 _T_VALUE: typing.Final = re.compile(rb"[ -\[\]-~]*+")  # printable ASCII but the backslash
+
+# --- early stop --------------------------------------------------------------------------------
+# Discord's order: op, s and t (any order, plain values), then d holding an object or an array.
+_HEAD_MEMBER: typing.Final = rb'"(op|s|t)"[ \t\n\r]*+:[ \t\n\r]*+(null|"[ !#-\[\]-~]*+"|[0-9]++)[ \t\n\r]*+,[ \t\n\r]*+'
+_HEAD: typing.Final = re.compile(rb"[ \t\n\r]*+\{[ \t\n\r]*+" + _HEAD_MEMBER * 3 + rb'"d"[ \t\n\r]*+:[ \t\n\r]*+[\[{]')
+_D_OPENS: typing.Final = re.compile(rb'"d"[ \t\n\r]*+:[ \t\n\r]*+[\[{]')
 
 # --- fast path ---------------------------------------------------------------------------------
 _MARK: typing.Final = b"\x00"  # JSON never holds it raw; it stands for escape pairs and for the nested value
@@ -112,6 +130,13 @@ def scan(payload: bytes | bytearray | memoryview) -> tuple[int, int | None, str 
     """
     if type(payload) is not bytes:
         payload = bytes(memoryview(payload))
+    head = _HEAD.match(payload)
+    if head is not None:
+        early = _scan_head(payload, head)
+        if early is not None:
+            return early
+    # The fast path reads every member, but where it is sure the early stop gives the same answer:
+    # a d that closes last is its one nested value and the last member, so it has read nothing more.
     result = _scan_fast(payload)
     if result is _UNSURE:
         return _scan_exact(payload)
@@ -134,6 +159,38 @@ def _decode_t(raw: bytes) -> str | None:
         _T_CACHE.clear()
     _T_CACHE[raw] = value
     return value
+
+
+def _d_closes_last(buf: bytes, opener: int) -> bool:
+    """Whether ``buf`` ends (but for whitespace) with the closer of the bracket at ``opener``, then ``}``."""
+    stripped = buf.rstrip(_WS)  # the same object when nothing trails
+    end = len(stripped) - 1
+    if end <= opener or stripped[end] != 0x7D:  # }
+        return False
+    if stripped[end - 1] in _WS:
+        end = len(stripped[:end].rstrip(_WS))
+    end -= 1
+    return end > opener and stripped[end] == _CLOSER[buf[opener]]
+
+
+def _scan_head(payload: bytes, head: re.Match[bytes]) -> tuple[int, int | None, str | None] | None:
+    """The early stop on Discord's order (:data:`_HEAD` matched); ``None`` hands over to the other paths."""
+    key_1, raw_1, key_2, raw_2, key_3, raw_3 = head.groups()
+    values = {key_1: raw_1, key_2: raw_2, key_3: raw_3}
+    if len(values) != 3 or not _d_closes_last(payload, head.end() - 1):  # a repeated key: walk
+        return None
+    op_raw = values[_OP_KEY]
+    s_raw = values[_S_KEY]
+    t_raw = values[_T_KEY]
+    if _UINT.fullmatch(op_raw) is None or (s_raw != _NULL and _UINT.fullmatch(s_raw) is None):
+        return None
+    if t_raw == _NULL:
+        t = None
+    elif t_raw[:1] == b'"':
+        t = _decode_t(t_raw[1:-1])
+    else:
+        return None
+    return int(op_raw), None if s_raw == _NULL else int(s_raw), t
 
 
 def _scan_fast(payload: bytes) -> object:
@@ -310,6 +367,10 @@ def _scan_exact(buf: bytes) -> tuple[int, int | None, str | None] | None:
             return None
         if buf[i] == 0x2C:  # ,
             i = _skip_ws(buf, i + 1)
+            if seen_op and seen_s and seen_t:  # early stop: a d that closes last is not walked
+                match = _D_OPENS.match(buf, i)
+                if match is not None and _d_closes_last(buf, match.end() - 1):
+                    return typing.cast("int", op), s, t
             continue
         if buf[i] != 0x7D:  # }
             return None

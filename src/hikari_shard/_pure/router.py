@@ -22,17 +22,18 @@ import typing
 
 from hikari import errors
 
+from hikari_shard._pure.frames import OP_BINARY as _OP_BINARY
+from hikari_shard._pure.frames import OP_CLOSE as _OP_CLOSE
+from hikari_shard._pure.frames import OP_PING as _OP_PING
+from hikari_shard._pure.frames import OP_PONG as _OP_PONG
+from hikari_shard._pure.frames import OP_TEXT as _OP_TEXT
+
 if typing.TYPE_CHECKING:
     import asyncio
     import collections
 
 TRACE: typing.Final[int] = 5
 _DISPATCH: typing.Final[int] = 0
-_OP_TEXT: typing.Final[int] = 1
-_OP_BINARY: typing.Final[int] = 2
-_OP_CLOSE: typing.Final[int] = 8
-_OP_PING: typing.Final[int] = 9
-_OP_PONG: typing.Final[int] = 10
 _READY: typing.Final[str] = "READY"
 _SEQ_MIN: typing.Final[int] = -(2**63)
 _SEQ_MAX: typing.Final[int] = 2**63 - 1

@@ -1,8 +1,9 @@
 """The extension list: each hot path ``<name>`` becomes ``hikari_shard._fastpath.<name>``, from
 
 - ``src/_fastpath/<name>.pyx``, a hand-written Cython module (C buffers, ``memchr``, the C API),
-  whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py`` (but ``zlibng``, zlib-ng's C API
-  under the compiled zlib-stream inflator, whose pure counterpart is zlib-ng's ``decompressobj``); or
+  whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py`` (but ``zlibng`` and ``libzstd``,
+  zlib-ng's and libzstd's C API under the compiled inflators, whose pure counterparts are the
+  ``zlib_ng`` and zstd modules' decompressor objects); or
 - ``src/hikari_shard/_pure/<name>.py`` itself, when ``src/hikari_shard/_fastpath/<name>.pxd``
   exists: that ``.pxd`` adds C types to the one source (Cython's augmenting ``.pxd``, found
   where the compiled module's name puts it), so the pure module and the compiled one are the
@@ -33,9 +34,10 @@ single_source = {
 if hand_written.keys() & single_source.keys():
     raise SystemExit(f"both a .pyx and a single-source .pxd for {sorted(hand_written.keys() & single_source.keys())}")
 sources = {**hand_written, **single_source}
-# zlibng finds zlib-ng's C API in the zlib_ng package's extension at run time (dlopen/dlsym: libdl on
-# older glibc); nothing else needs linking.
-OPTIONS: dict[str, dict[str, list[str]]] = {"zlibng": {"libraries": ["dl"]}} if sys.platform.startswith("linux") else {}
+# zlibng and libzstd find zlib-ng's and libzstd's C API in the zlib_ng and zstd modules' extensions at
+# run time (dlopen/dlsym: libdl on older glibc); nothing else needs linking.
+_DL: dict[str, list[str]] = {"libraries": ["dl"]} if sys.platform.startswith("linux") else {}
+OPTIONS: dict[str, dict[str, list[str]]] = {"libzstd": _DL, "zlibng": _DL}
 extensions = [
     Extension(f"hikari_shard._fastpath.{name}", [str(source.relative_to(HERE))], **OPTIONS.get(name, {}))
     for name, source in sorted(sources.items())

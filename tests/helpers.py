@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import importlib
 import itertools
 import os
+import sys
 import time
+import types
 import typing
 
 import hikari
@@ -175,3 +178,17 @@ async def no_leaks() -> typing.AsyncIterator[None]:
             new = {fd: target for fd, target in after.items() if before.get(fd) != target}
             pytest.fail(f"left behind: tasks {[task.get_coro() for task in tasks]}, fds {new}")
         await asyncio.sleep(0.02)
+
+
+def load_c_api_module(name: str) -> types.ModuleType:
+    """A compiled module that calls a C library found at run time (``zlibng``, ``libzstd``).
+
+    It fails (never skips) when the extensions are required on a platform where the C API is
+    reachable (all but Windows); elsewhere a missing module skips the test.
+    """
+    try:
+        return importlib.import_module(f"hikari_shard._fastpath.{name}")
+    except ImportError as ex:
+        if os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"} and sys.platform != "win32":
+            pytest.fail(f"hikari_shard._fastpath.{name} does not import: {ex}")
+        pytest.skip(f"hikari_shard._fastpath.{name} does not import: {ex}")

@@ -9,9 +9,7 @@ other platform, it must import.
 
 from __future__ import annotations
 
-import os
 import random
-import sys
 import types
 import zlib
 
@@ -20,20 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zlib_ng import zlib_ng
 
+from helpers import load_c_api_module
 from hikari_shard import _fast
-
-_REQUIRED = os.environ.get("HIKARI_SHARD_REQUIRE_EXTENSIONS", "") not in {"", "0"} and sys.platform != "win32"
 
 
 @pytest.fixture(scope="module")
 def zlibng() -> types.ModuleType:
-    try:
-        from hikari_shard._fastpath import zlibng
-    except ImportError as ex:
-        if _REQUIRED:
-            pytest.fail(f"zlibng is not built: {ex}")
-        pytest.skip(f"zlibng is not built: {ex}")
-    return zlibng
+    return load_c_api_module("zlibng")
 
 
 def sync_flushed(messages: list[bytes], level: int = 6) -> list[bytes]:

@@ -163,11 +163,14 @@ cdef class Decompress:
         """Whether the end of the zlib stream was reached."""
         return self._eof
 
-    cdef int _grow(self, Py_ssize_t needed) except -1:
+    cdef int _grow(self, Py_ssize_t needed, Py_ssize_t limit) except -1:
+        """Room for at least ``needed`` bytes: doubling, but never past ``limit`` (the most a call may produce)."""
         cdef Py_ssize_t capacity = self._capacity if self._capacity else _FIRST_SCRATCH
         cdef unsigned char* grown
         while capacity < needed:
             capacity *= 2
+        if capacity > limit:
+            capacity = max(needed, limit)
         grown = <unsigned char*>PyMem_Realloc(self._scratch, <size_t>capacity)
         if grown is NULL:
             raise MemoryError("zlib-ng: out of memory for the decompressed data")
@@ -206,7 +209,7 @@ cdef class Decompress:
             stream.avail_in = given = <unsigned int>min(remaining, <Py_ssize_t>_MAX_CHUNK)
             while produced < limit:
                 if produced == self._capacity:
-                    self._grow(produced + 1)
+                    self._grow(produced + 1, limit)
                 room = min(self._capacity - produced, limit - produced, <Py_ssize_t>_MAX_CHUNK)
                 stream.next_out = self._scratch + produced
                 stream.avail_out = <unsigned int>room

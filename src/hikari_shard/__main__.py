@@ -19,6 +19,8 @@ def _info(_: argparse.Namespace) -> int:
         print(f"  why: {_fast.NO_EXTENSIONS_REASON}")
     print(f"zlib-stream inflated by: {_fast.inflate.STREAM_DECOMPRESSOR}")
     print(f"zstd-stream available: {_fast.inflate.zstd_available()}")
+    if _fast.inflate.ZSTD_DECOMPRESSOR is not None:
+        print(f"zstd-stream inflated by: {_fast.inflate.ZSTD_DECOMPRESSOR}")
     return 0
 
 

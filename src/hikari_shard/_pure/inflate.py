@@ -28,6 +28,7 @@ __all__ = (
     "DEFAULT_MAX_MESSAGE_SIZE",
     "STREAM_DECOMPRESSOR",
     "ZLIB_SUFFIX",
+    "ZSTD_DECOMPRESSOR",
     "PayloadZlibInflator",
     "ZlibStreamInflator",
     "ZstdStreamInflator",
@@ -71,6 +72,23 @@ except ImportError:
         from backports import zstd as _zstd  # type: ignore[no-redef]
     except ImportError:
         _zstd = None
+
+# The zstd-stream decompressor, chosen like the zlib-stream one: compiled, libzstd's C API through
+# hikari_shard._fastpath.libzstd where that imports; otherwise the zstd module's ZstdDecompressor.
+_zstd_c: typing.Any = None
+if __name__ == "hikari_shard._fastpath.inflate" and _zstd is not None:
+    try:
+        _zstd_c = importlib.import_module("hikari_shard._fastpath.libzstd")
+    except ImportError:  # pragma: no cover - no reachable libzstd C API here (Windows)
+        pass
+ZSTD_DECOMPRESSOR: typing.Final[str | None] = (
+    None
+    if _zstd is None
+    else f"libzstd {_zstd_c.ZSTD_VERSION} (C API)"
+    if _zstd_c is not None
+    else f"{_zstd.__name__}.ZstdDecompressor"
+)
+"""What inflates zstd-stream here (``None`` without a zstd module): ``python -m hikari_shard info`` prints it."""
 
 DEFAULT_MAX_MESSAGE_SIZE: typing.Final[int] = 64 * 1024 * 1024
 """Largest decompressed message accepted, in bytes.
@@ -286,6 +304,8 @@ class ZstdStreamInflator:
 
     def _new_decompress(self) -> typing.Callable[..., bytes]:
         assert _zstd is not None
+        if _zstd_c is not None:
+            return _zstd_c.Decompressor(self._window_log_max).decompress  # type: ignore[no-any-return]
         options = {_zstd.DecompressionParameter.window_log_max: self._window_log_max}
         return _zstd.ZstdDecompressor(options=options).decompress  # type: ignore[no-any-return]
 

@@ -145,6 +145,7 @@ cdef class Router:
     cdef object _logger
     cdef object _is_enabled_for
     cdef dict _log_cache
+    cdef uint64_t _log_version  # the version of _log_cache when it last said "no" (0: never)
     cdef object _redact
     cdef public object pending
     cdef object _append
@@ -196,6 +197,7 @@ cdef class Router:
         self._logger = logger
         self._is_enabled_for = logger.isEnabledFor
         self._log_cache = _level_cache(logger)
+        self._log_version = 0
         self._redact = redact
         self.pending = pending
         self._append = pending.append
@@ -319,11 +321,18 @@ cdef class Router:
         return bool(consumer.is_enabled)
 
     cdef bint _trace_enabled(self) except -1:
-        """``logger.isEnabledFor(TRACE)``: a C-level look at its own cache when that says no."""
+        """``logger.isEnabledFor(TRACE)``: a C-level look at its own cache when that says no.
+
+        logging empties that cache in place on every level change (``_clear_cache``), which gives
+        it a new version tag, so a "no" read from it stands while its version is unchanged.
+        """
         cdef PyObject* found
         if self._log_cache is not None:
+            if HS_HAVE_DICT_VERSION and hs_dict_version(self._log_cache) == self._log_version:
+                return False
             found = PyDict_GetItemWithError(self._log_cache, _TRACE_LEVEL)
             if found == <PyObject*>_FALSE:
+                self._log_version = hs_dict_version(self._log_cache)
                 return False  # isEnabledFor returns this cached False (or False for a disabled logger)
         return bool(self._is_enabled_for(TRACE))
 

@@ -3,8 +3,8 @@
 It replaces ``zlib_ng.decompressobj().decompress`` there, so it must give the same bytes as that on
 every stream the inflator can hand it (whole sync-flushed messages, any size, any bytes-like type,
 with and without ``max_length``) and fail with ``zlib_ng.error`` where that fails.  It does not
-import where zlib-ng's C API cannot be reached (Windows); where the extensions are required on any
-other platform, it must import.
+import where zlib-ng's C API cannot be reached (Windows); where the extensions are required on
+Linux, it must import (tests/helpers.py: load_c_api_module).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
 #      wheel an extension module for each.
 #   3. `auditwheel show`; a plain linux_* wheel is `auditwheel repair`ed into wheelhouse/ to get
 #      a manylinux tag (as cibuildwheel does).
-#   4. a brand-new venv installs the (repaired) wheel with CC=/bin/false (no compiler needed),
+#   4. a brand-new venv installs the (repaired) wheel and its zstd extra with CC=/bin/false (no compiler needed),
 #      and, from outside the repo: hikari_shard._fast.IMPLEMENTATION == "compiled", every
 #      hikari_shard._fastpath.<name> imports as native code, and `python -m hikari_shard info`
 #      says "compiled".
@@ -173,7 +173,8 @@ esac
 step "fresh venv: install $(basename "$FINAL_WHEEL") with CC=/bin/false"
 "$PYTHON" -m venv "$WORK/fresh" || abort "could not create the fresh venv"
 FRESH="$WORK/fresh/bin/python"
-if CC=/bin/false CXX=/bin/false "$FRESH" -m pip install --quiet --disable-pip-version-check "$FINAL_WHEEL" \
+# With the zstd extra (as most users install it): libzstd needs a zstd module to find libzstd in.
+if CC=/bin/false CXX=/bin/false "$FRESH" -m pip install --quiet --disable-pip-version-check "$FINAL_WHEEL[zstd]" \
     >"$WORK/install.log" 2>&1; then
     pass "wheel installs into a fresh venv without a compiler"
 else

@@ -195,3 +195,36 @@ def load_c_api_module(name: str, *, verified: bool = True) -> types.ModuleType:
         if required and verified and sys.platform.startswith("linux"):
             pytest.fail(f"hikari_shard._fastpath.{name} does not import: {ex}")
         pytest.skip(f"hikari_shard._fastpath.{name} does not import: {ex}")
+
+
+DAMAGE_MESSAGES: typing.Final[list[bytes]] = [
+    b'{"op":0,"t":"A","d":{"k":"first"}}',
+    b'{"op":0,"t":"B","d":{"k":"second one"}}',
+] * 2
+"""Four messages for :func:`outcomes_after_damage`: compress them as one stream, a frame each."""
+
+
+def outcomes_after_damage(
+    draw: typing.Callable[[typing.Any], int],
+    frames: list[bytes],
+    decompressors: typing.Iterable[typing.Any],
+    error: type[Exception],
+) -> list[object]:
+    """Each decompressor's answer to ``frames[2]`` with 1-4 bytes flipped, after ``frames[:2]``.
+
+    ``draw`` is hypothesis's ``data.draw``; the answer is the output, or ``"error"`` for ``error``.
+    """
+    from hypothesis import strategies as st
+
+    damaged = bytearray(frames[2])
+    for _ in range(draw(st.integers(1, 4))):
+        damaged[draw(st.integers(0, len(damaged) - 1))] ^= draw(st.integers(1, 255))
+    outcomes: list[object] = []
+    for decompressor in decompressors:
+        for frame in frames[:2]:
+            decompressor.decompress(frame)
+        try:
+            outcomes.append(decompressor.decompress(bytes(damaged)))
+        except error:
+            outcomes.append("error")
+    return outcomes

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import load_c_api_module
+from helpers import DAMAGE_MESSAGES, load_c_api_module, outcomes_after_damage
 from hikari_shard import _fast
 
 try:
@@ -110,18 +110,10 @@ def test_window_beyond_the_cap_is_refused(libzstd: types.ModuleType) -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_damaged_streams_fail_like_the_zstd_module(libzstd: types.ModuleType, data: st.DataObject) -> None:
-    frames = flushed([b'{"op":0,"t":"A","d":{"k":"first"}}', b'{"op":0,"t":"B","d":{"k":"second one"}}'] * 2)
-    damaged = bytearray(frames[2])
-    for _ in range(data.draw(st.integers(1, 4))):
-        damaged[data.draw(st.integers(0, len(damaged) - 1))] ^= data.draw(st.integers(1, 255))
-    outcomes = []
-    for decompressor in (reference(), libzstd.Decompressor(WINDOW_LOG)):
-        for frame in frames[:2]:
-            decompressor.decompress(frame)
-        try:
-            outcomes.append(decompressor.decompress(bytes(damaged)))
-        except zstd.ZstdError:
-            outcomes.append("error")
+    """Flipped bytes in a later message: the zstd module and libzstd give the same bytes, or both raise ZstdError."""
+    frames = flushed(DAMAGE_MESSAGES)
+    decompressors = (reference(), libzstd.Decompressor(WINDOW_LOG))
+    outcomes = outcomes_after_damage(data.draw, frames, decompressors, zstd.ZstdError)
     assert outcomes[0] == outcomes[1]
 
 

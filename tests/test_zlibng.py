@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from zlib_ng import zlib_ng
 
-from helpers import load_c_api_module
+from helpers import DAMAGE_MESSAGES, load_c_api_module, outcomes_after_damage
 from hikari_shard import _fast
 
 
@@ -94,19 +94,9 @@ def test_corrupt_data_is_zlib_error_and_stays_broken(zlibng: types.ModuleType) -
 @given(st.data())
 def test_damaged_streams_fail_like_zlib(zlibng: types.ModuleType, data: st.DataObject) -> None:
     """Flipped bytes in a later message: zlib_ng and zlibng give the same bytes, or both raise zlib_ng.error."""
-    frames = sync_flushed([b'{"op":0,"t":"A","d":{"k":"first"}}', b'{"op":0,"t":"B","d":{"k":"second one"}}'] * 2)
-    damaged = bytearray(frames[2])
-    for _ in range(data.draw(st.integers(1, 4))):
-        damaged[data.draw(st.integers(0, len(damaged) - 1))] ^= data.draw(st.integers(1, 255))
-    outcomes = []
-    for decompressobj in (zlib_ng.decompressobj, zlibng.decompressobj):
-        decompress = decompressobj().decompress
-        for frame in frames[:2]:
-            decompress(frame)
-        try:
-            outcomes.append(decompress(bytes(damaged)))
-        except zlib_ng.error:
-            outcomes.append("error")
+    frames = sync_flushed(DAMAGE_MESSAGES)
+    decompressors = (zlib_ng.decompressobj(), zlibng.decompressobj())
+    outcomes = outcomes_after_damage(data.draw, frames, decompressors, zlib_ng.error)
     assert outcomes[0] == outcomes[1]
 
 

@@ -26,17 +26,12 @@ after the end of a Zstandard frame (Discord's stream is one endless frame) ``dec
 import importlib
 import sys
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
-
 try:
     from compression import zstd as _zstd
 except ImportError:
     from backports import zstd as _zstd
 
-cdef extern from "Python.h":
-    const Py_ssize_t PY_SSIZE_T_MAX
+include "decompressor.pxi"
 
 cdef extern from *:
     """
@@ -52,14 +47,6 @@ cdef extern from *:
     typedef const char *(*hs_error_name_fn)(size_t);
     typedef unsigned (*hs_version_number_fn)(void);
     #define HS_ZSTD_D_WINDOW_LOG_MAX 100
-    #if defined(_WIN32)
-    static void *hs_open_loaded(const char *path) { (void)path; return NULL; }
-    static void *hs_symbol(void *handle, const char *name) { (void)handle; (void)name; return NULL; }
-    #else
-    #include <dlfcn.h>
-    static void *hs_open_loaded(const char *path) { return dlopen(path, RTLD_NOW | RTLD_NOLOAD); }
-    static void *hs_symbol(void *handle, const char *name) { return dlsym(handle, name); }
-    #endif
     """
     ctypedef struct hs_zstd_in:
         const void* src
@@ -77,8 +64,6 @@ cdef extern from *:
     ctypedef const char* (*hs_error_name_fn)(size_t) noexcept
     ctypedef unsigned (*hs_version_number_fn)() noexcept
     int HS_ZSTD_D_WINDOW_LOG_MAX
-    void* hs_open_loaded(const char* path)
-    void* hs_symbol(void* handle, const char* name)
 
 __all__ = ("ZSTD_VERSION", "Decompressor", "error")
 
@@ -92,11 +77,6 @@ cdef hs_decompress_stream_fn _decompress_stream = NULL
 cdef hs_is_error_fn _is_error = NULL
 cdef hs_error_name_fn _error_name = NULL
 
-cdef Py_ssize_t _FIRST_SCRATCH = 64 * 1024
-cdef Py_ssize_t _SCRATCH_KEEP = 1024 * 1024
-"""A scratch buffer that grew past this size is freed after its call instead of kept."""
-cdef Py_ssize_t _NOGIL_FROM = 64 * 1024
-"""Inputs at least this long are decompressed with the GIL released."""
 
 
 cdef str _find_api():
@@ -143,13 +123,14 @@ ZSTD_VERSION = _find_api()
 """The libzstd version whose decompression this module calls."""
 
 
-cdef class Decompressor:
-    """One Zstandard decompression context, its window capped at ``2 ** window_log_max`` bytes."""
+cdef class Decompressor(_ScratchDecompressor):
+    """One Zstandard decompression context, its window capped at ``2 ** window_log_max`` bytes.
+
+    ``decompress(data, max_length=-1)``: a ``max_length`` of 0 or more bounds the output, as in
+    the zstd module; after the end of a frame it raises `EOFError`.
+    """
 
     cdef void* _dctx
-    cdef bint _eof
-    cdef unsigned char* _scratch
-    cdef Py_ssize_t _capacity
 
     def __cinit__(self, int window_log_max):
         self._dctx = _create_dctx()
@@ -160,53 +141,13 @@ cdef class Decompressor:
     def __dealloc__(self):
         if self._dctx is not NULL:
             _free_dctx(self._dctx)
-        PyMem_Free(self._scratch)
-
-    @property
-    def eof(self):
-        """Whether the end of a Zstandard frame was reached."""
-        return self._eof
 
     cdef int _check(self, size_t code) except -1:
         if _is_error(code):
             raise error(f"Unable to decompress Zstandard data: {_error_name(code).decode('utf-8', 'replace')}")
         return 0
 
-    cdef int _grow(self, Py_ssize_t needed, Py_ssize_t limit) except -1:
-        """Room for at least ``needed`` bytes: doubling, but never past ``limit`` (the most a call may produce)."""
-        cdef Py_ssize_t capacity = self._capacity if self._capacity else _FIRST_SCRATCH
-        cdef unsigned char* grown
-        while capacity < needed:
-            capacity *= 2
-        if capacity > limit:
-            capacity = max(needed, limit)
-        grown = <unsigned char*>PyMem_Realloc(self._scratch, <size_t>capacity)
-        if grown is NULL:
-            raise MemoryError("zstd: out of memory for the decompressed data")
-        self._scratch = grown
-        self._capacity = capacity
-        return 0
-
-    def decompress(self, data, Py_ssize_t max_length=-1):
-        """Decompress ``data`` (bytes-like); at most ``max_length`` bytes of output when it is not negative.
-
-        Raises
-        ------
-        error
-            If the data is corrupt.
-        EOFError
-            After the end of a Zstandard frame.
-        """
-        cdef Py_buffer view
-        if PyBytes_CheckExact(data):
-            return self._decompress(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), max_length)
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            return self._decompress(view.buf, view.len, max_length)
-        finally:
-            PyBuffer_Release(&view)
-
-    cdef bytes _decompress(self, const void* data, Py_ssize_t size, Py_ssize_t max_length):
+    cdef bytes _decompress(self, const unsigned char* data, Py_ssize_t size, Py_ssize_t max_length):
         cdef hs_zstd_in source
         cdef hs_zstd_out target
         cdef size_t status
@@ -236,9 +177,4 @@ cdef class Decompressor:
                 break
             if source.pos == source.size and target.pos < target.size:
                 break  # all input taken and zstd had room left: nothing more to flush now
-        message = PyBytes_FromStringAndSize(<const char*>self._scratch, produced)
-        if self._capacity > _SCRATCH_KEEP:
-            PyMem_Free(self._scratch)
-            self._scratch = NULL
-            self._capacity = 0
-        return message
+        return self._take(produced)

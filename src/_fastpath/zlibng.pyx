@@ -25,15 +25,11 @@ after an end is ignored), ``flush()``, dictionaries and other window sizes.  One
 used from two threads at once.
 """
 
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from libc.string cimport memset
 
 from zlib_ng import zlib_ng as _zlib_ng
 
-cdef extern from "Python.h":
-    const Py_ssize_t PY_SSIZE_T_MAX
+include "decompressor.pxi"
 
 cdef extern from *:
     """
@@ -60,14 +56,6 @@ cdef extern from *:
     typedef int32_t (*hs_inflate_fn)(hs_zng_stream *, int32_t);
     typedef int32_t (*hs_inflate_end_fn)(hs_zng_stream *);
     typedef const char *(*hs_version_fn)(void);
-    #if defined(_WIN32)
-    static void *hs_open_loaded(const char *path) { (void)path; return NULL; }
-    static void *hs_symbol(void *handle, const char *name) { (void)handle; (void)name; return NULL; }
-    #else
-    #include <dlfcn.h>
-    static void *hs_open_loaded(const char *path) { return dlopen(path, RTLD_NOW | RTLD_NOLOAD); }
-    static void *hs_symbol(void *handle, const char *name) { return dlsym(handle, name); }
-    #endif
     """
     ctypedef struct hs_zng_stream:
         const unsigned char* next_in
@@ -79,8 +67,6 @@ cdef extern from *:
     ctypedef int (*hs_inflate_fn)(hs_zng_stream*, int) noexcept nogil
     ctypedef int (*hs_inflate_end_fn)(hs_zng_stream*) noexcept
     ctypedef const char* (*hs_version_fn)() noexcept
-    void* hs_open_loaded(const char* path)
-    void* hs_symbol(void* handle, const char* name)
 
 cdef enum:
     Z_OK = 0
@@ -126,23 +112,19 @@ cdef str _find_api():
 ZLIBNG_VERSION = _find_api()
 """The zlib-ng version whose inflate this module calls (the one inside the ``zlib_ng`` package)."""
 
-cdef Py_ssize_t _FIRST_SCRATCH = 64 * 1024
-cdef Py_ssize_t _SCRATCH_KEEP = 1024 * 1024
-"""A scratch buffer that grew past this size is freed after its call instead of kept."""
-cdef Py_ssize_t _NOGIL_FROM = 64 * 1024
-"""Inputs at least this long are inflated with the GIL released."""
 cdef unsigned int _MAX_CHUNK = 1 << 30
 """zlib counts in ``unsigned int``: larger inputs and outputs go in steps of this size."""
 
 
-cdef class Decompress:
-    """One zlib stream (``zlib_ng.decompressobj()``'s format: a zlib header, a 32 KiB window)."""
+cdef class Decompress(_ScratchDecompressor):
+    """One zlib stream (``zlib_ng.decompressobj()``'s format: a zlib header, a 32 KiB window).
+
+    ``decompress(data, max_length=-1)``: a positive ``max_length`` bounds the output; 0 or less
+    does not, as in zlib.
+    """
 
     cdef hs_zng_stream _stream
     cdef bint _ready
-    cdef bint _eof
-    cdef unsigned char* _scratch
-    cdef Py_ssize_t _capacity
 
     def __cinit__(self):
         memset(&self._stream, 0, sizeof(hs_zng_stream))
@@ -156,44 +138,6 @@ cdef class Decompress:
     def __dealloc__(self):
         if self._ready:
             _inflate_end(&self._stream)
-        PyMem_Free(self._scratch)
-
-    @property
-    def eof(self):
-        """Whether the end of the zlib stream was reached."""
-        return self._eof
-
-    cdef int _grow(self, Py_ssize_t needed, Py_ssize_t limit) except -1:
-        """Room for at least ``needed`` bytes: doubling, but never past ``limit`` (the most a call may produce)."""
-        cdef Py_ssize_t capacity = self._capacity if self._capacity else _FIRST_SCRATCH
-        cdef unsigned char* grown
-        while capacity < needed:
-            capacity *= 2
-        if capacity > limit:
-            capacity = max(needed, limit)
-        grown = <unsigned char*>PyMem_Realloc(self._scratch, <size_t>capacity)
-        if grown is NULL:
-            raise MemoryError("zlib-ng: out of memory for the decompressed data")
-        self._scratch = grown
-        self._capacity = capacity
-        return 0
-
-    def decompress(self, data, Py_ssize_t max_length=0):
-        """Decompress ``data`` (bytes-like); at most ``max_length`` bytes of output when it is positive.
-
-        Raises
-        ------
-        error
-            If the data is corrupt.
-        """
-        cdef Py_buffer view
-        if PyBytes_CheckExact(data):
-            return self._decompress(<const unsigned char*>PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), max_length)
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            return self._decompress(<const unsigned char*>view.buf, view.len, max_length)
-        finally:
-            PyBuffer_Release(&view)
 
     cdef bytes _decompress(self, const unsigned char* data, Py_ssize_t size, Py_ssize_t max_length):
         cdef hs_zng_stream* stream = &self._stream
@@ -231,12 +175,7 @@ cdef class Decompress:
                 break  # no input taken at all: zlib cannot go on (only when max_length stopped it)
             remaining -= given - stream.avail_in
         stream.next_in = NULL
-        message = PyBytes_FromStringAndSize(<const char*>self._scratch, produced)
-        if self._capacity > _SCRATCH_KEEP:
-            PyMem_Free(self._scratch)
-            self._scratch = NULL
-            self._capacity = 0
-        return message
+        return self._take(produced)
 
     cdef int _fail(self, int status) except -1:
         cdef const char* reason = self._stream.msg

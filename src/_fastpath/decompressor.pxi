@@ -24,6 +24,15 @@ cdef extern from *:
     void* hs_open_loaded(const char* path)
     void* hs_symbol(void* handle, const char* name)
 
+import os as _os
+
+
+cdef void* _loaded_handle(object path):
+    """A handle on the already loaded extension module at ``path`` (NULL if it is not loaded, or on Windows)."""
+    cdef bytes encoded = _os.fsencode(path)
+    return hs_open_loaded(encoded)
+
+
 cdef Py_ssize_t _FIRST_SCRATCH = 64 * 1024
 cdef Py_ssize_t _SCRATCH_KEEP = 1024 * 1024
 """A scratch buffer that grew past this size is freed after its call instead of kept."""

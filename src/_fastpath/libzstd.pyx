@@ -94,7 +94,7 @@ cdef str _find_api():
                 continue
         path = getattr(module, "__file__", None)
         if path:
-            handle = hs_open_loaded(path.encode())
+            handle = _loaded_handle(path)
             if handle is not NULL:
                 break
     if handle is NULL:

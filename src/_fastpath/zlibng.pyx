@@ -90,8 +90,7 @@ cdef hs_inflate_end_fn _inflate_end = NULL
 cdef str _find_api():
     """Fill in the function pointers from zlib_ng's extension; return its zlib-ng version."""
     global _inflate_init2, _inflate, _inflate_end
-    cdef bytes path = _zlib_ng.__file__.encode()
-    cdef void* handle = hs_open_loaded(path)
+    cdef void* handle = _loaded_handle(_zlib_ng.__file__)
     cdef hs_version_fn version_of
     if handle is NULL:
         raise ImportError(f"zlib-ng's C API is not reachable in {_zlib_ng.__file__}")

@@ -10,6 +10,8 @@ Linux, it must import (tests/helpers.py: load_c_api_module).
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import types
 import zlib
 
@@ -115,3 +117,25 @@ def test_end_of_stream(zlibng: types.ModuleType) -> None:
     assert ours.eof
     assert ours.decompress(b"more") == b""
     assert ours.decompress(b"") == b""
+
+
+def test_without_the_c_apis_the_compiled_inflators_fall_back() -> None:
+    """Where zlibng and libzstd do not import (Windows), the compiled inflators use the modules' own objects."""
+    pytest.importorskip("hikari_shard._fastpath.inflate")
+    script = """
+import sys
+sys.modules["hikari_shard._fastpath.zlibng"] = None  # importing it now raises ImportError
+sys.modules["hikari_shard._fastpath.libzstd"] = None
+import zlib
+from hikari_shard._fastpath import inflate
+assert inflate.STREAM_DECOMPRESSOR == "zlib_ng.zlib_ng.decompressobj", inflate.STREAM_DECOMPRESSOR
+assert inflate.ZSTD_DECOMPRESSOR in {None, "backports.zstd.ZstdDecompressor", "compression.zstd.ZstdDecompressor"}
+compressor = zlib.compressobj()
+frames = [compressor.compress(m) + compressor.flush(zlib.Z_SYNC_FLUSH) for m in (b'{"op":11}', b'{"op":1}')]
+inflator = inflate.ZlibStreamInflator()
+assert [inflator.feed(frame) for frame in frames] == [b'{"op":11}', b'{"op":1}']
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

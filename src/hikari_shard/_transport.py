@@ -265,18 +265,21 @@ class GatewayConnection:
                 finally:
                     router.waiter = None
                 continue
-            self._route(await self._ws.receive())
+            message = await self._ws.receive()
+            kind = message.type
+            if kind is _BINARY or kind is _TEXT:  # the data messages, routed here without another call
+                router.feed_frame(kind, message.data)  # an IntEnum: an int to the router
+            else:
+                self._route_other(message)
         item = pending.popleft()
         if isinstance(item, BaseException):
             raise item
         return item
 
-    def _route(self, message: aiohttp.WSMessage) -> None:
-        """Route one message delivered by aiohttp's reader."""
+    def _route_other(self, message: aiohttp.WSMessage) -> None:
+        """Route one message delivered by aiohttp's reader that is not BINARY or TEXT."""
         kind = message.type
-        if kind is _BINARY or kind is _TEXT:
-            self._router.feed_frame(int(kind), message.data)
-        elif kind is _CLOSE:
+        if kind is _CLOSE:
             self._pending.append(_fast.router.CloseFrame(int(message.data), str(message.extra or "")))
         elif kind in _CLOSED_TYPES:
             msg = "Socket has closed"

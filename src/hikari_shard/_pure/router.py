@@ -35,6 +35,7 @@ if typing.TYPE_CHECKING:
 TRACE: typing.Final[int] = 5
 _DISPATCH: typing.Final[int] = 0
 _READY: typing.Final[str] = "READY"
+_MISSING: typing.Final = object()
 _SEQ_MIN: typing.Final[int] = -(2**63)
 _SEQ_MAX: typing.Final[int] = 2**63 - 1
 """A sequence number outside a signed 64-bit integer is an invalid payload (the compiled twin keeps it in C)."""
@@ -239,7 +240,8 @@ class Router:
         size = len(raw)
         self.messages += 1
         self.bytes_inflated += size
-        self.largest = max(self.largest, size)
+        if size > self.largest:  # noqa: PLR1730 - a comparison, not a call to max(), per message
+            self.largest = size
         scan = self._scan
         if scan is not None:
             header = scan(raw)
@@ -287,11 +289,13 @@ class Router:
                 raise _bad_payload(f"dispatch 's' must be an integer, got {_type_name(seq)}")
             if not _SEQ_MIN <= seq <= _SEQ_MAX:
                 raise _bad_payload(f"dispatch 's' is out of range: {seq}")
-        if "d" not in payload:
+        data = payload.get("d", _MISSING)
+        if data is _MISSING:
             raise _bad_payload(f"dispatch {name} has no 'd'")
-        data = payload["d"]
         if seq is not None:
-            if not self._is_duplicate(seq, name):
+            last = self.seq
+            # The next seq (nearly every dispatch) needs no _is_duplicate call.
+            if (last is not None and seq == last + 1) or not self._is_duplicate(seq, name):
                 self.seq = seq
             elif name not in ALWAYS_DECODED:
                 return

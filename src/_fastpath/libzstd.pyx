@@ -24,7 +24,6 @@ after the end of a Zstandard frame (Discord's stream is one endless frame) ``dec
 """
 
 import importlib
-import sys
 
 try:
     from compression import zstd as _zstd
@@ -86,12 +85,10 @@ cdef str _find_api():
     cdef hs_version_number_fn version_number
     cdef unsigned version
     for name in ("backports.zstd._zstd", "_zstd"):
-        module = sys.modules.get(name)
-        if module is None:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
+        try:
+            module = importlib.import_module(name)  # already loaded by the zstd module's import
+        except ImportError:
+            continue
         path = getattr(module, "__file__", None)
         if path:
             handle = _loaded_handle(path)
@@ -110,11 +107,9 @@ cdef str _find_api():
         version_number is NULL or _create_dctx is NULL or _free_dctx is NULL or _set_parameter is NULL
         or _decompress_stream is NULL or _is_error is NULL or _error_name is NULL
     ):
-        _create_dctx = NULL
         raise ImportError("the zstd module's extension does not export libzstd's decompression functions")
     version = version_number()
     if version < 10400 or version >= 20000:  # ZSTD_DCtx_setParameter is stable from 1.4.0
-        _create_dctx = NULL
         raise ImportError(f"libzstd {version} is not 1.4 or later 1.x")
     return f"{version // 10000}.{version // 100 % 100}.{version % 100}"
 

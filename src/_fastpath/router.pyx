@@ -391,6 +391,7 @@ cdef class Router:
         cdef Py_ssize_t position = 0, length
         cdef Py_UCS4 first
         cdef long long seq_c = 0
+        cdef bint has_seq = False, special
         cdef Py_ssize_t size = len(raw)
         self.messages += 1
         self.bytes_inflated += size
@@ -462,17 +463,19 @@ cdef class Router:
             if not _is_int(s_item):
                 raise _bad_payload(f"dispatch 's' must be an integer, got {type(<object>s_item).__name__}")
             seq_c = _seq_value(s_item)
+            has_seq = True
         if d_item is NULL:
             raise _bad_payload(f"dispatch {name} has no 'd'")
         data = <object>d_item
-        if s_item is not NULL and s_item != <PyObject*>None:
+        special = _is_special(name)
+        if has_seq:
             if not self._is_duplicate(seq_c, name):
                 self._set_seq(seq_c)
-            elif not _is_special(name):
+            elif not special:
                 return 0
             # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
         self._count(name, raw)
-        if _is_special(name):
+        if special:
             self._on_special(name, data)
         try:
             self._consume(name, self._shard, data)

@@ -99,11 +99,9 @@ cdef str _find_api():
     _inflate = <hs_inflate_fn>hs_symbol(handle, "zng_inflate")
     _inflate_end = <hs_inflate_end_fn>hs_symbol(handle, "zng_inflateEnd")
     if version_of is NULL or _inflate_init2 is NULL or _inflate is NULL or _inflate_end is NULL:
-        _inflate_init2 = NULL
         raise ImportError(f"{_zlib_ng.__file__} does not export zlib-ng's inflate functions")
     version = version_of().decode("ascii")
     if not version.startswith("2."):
-        _inflate_init2 = NULL
         raise ImportError(f"zlib-ng {version} is not 2.x, whose zng_stream this module knows")
     return version
 

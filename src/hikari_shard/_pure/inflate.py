@@ -17,9 +17,10 @@ says what went wrong and the sizes involved, never the payload itself.
 This file is the pure-Python implementation, and Cython compiles the same file into
 ``hikari_shard._fastpath.inflate`` with the C types declared in
 ``src/hikari_shard/_fastpath/inflate.pxd`` (see ``setup.py``).  Keep it plain Python: no
-``cython`` import, nothing that only one of the two can run.  The only Python calls on the hot
-path are the decompressor's ``decompress`` (a bound method kept on the instance) and the suffix
-test.
+``cython`` import, nothing that only one of the two can run, but for one choice made at import:
+compiled, the stream inflators call zlib-ng's and libzstd's C APIs (``_c_api_module``).  The only
+Python call on the hot path is the decompressor's ``decompress`` (a bound method kept on the
+instance).
 """
 
 from __future__ import annotations
@@ -49,16 +50,24 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency, stdlib zlib i
 # zlib-ng's stub declares ``error`` as an instance; it is the exception class.
 _ZLIB_ERROR: typing.Final = typing.cast("type[Exception]", _zlib.error)
 
-# The zlib-stream decompressor.  Compiled (this file built as hikari_shard._fastpath.inflate), it is
-# hikari_shard._fastpath.zlibng where that imports: zlib-ng's own inflate through its C API, without
-# the per-call costs of the Python wrapper (argument tuple and parsing, GIL release, output resizing).
-# Pure, and wherever zlibng cannot find the C API (Windows), zlib-ng's decompressobj.
-_stream_zlib: typing.Any = _zlib
-if __name__ == "hikari_shard._fastpath.inflate":
+
+def _c_api_module(name: str) -> typing.Any:
+    """``hikari_shard._fastpath.<name>`` when this file runs compiled and that module imports, else ``None``.
+
+    zlibng and libzstd call zlib-ng's and libzstd's C APIs without the per-call costs of their
+    Python wrappers (argument parsing, GIL release, output resizing).  They do not import where
+    the C API cannot be reached (Windows); the pure build never uses them.
+    """
+    if __name__ != "hikari_shard._fastpath.inflate":
+        return None
     try:
-        _stream_zlib = importlib.import_module("hikari_shard._fastpath.zlibng")
-    except ImportError:  # pragma: no cover - no reachable zlib-ng C API here (Windows)
-        pass
+        return importlib.import_module(f"hikari_shard._fastpath.{name}")
+    except ImportError:  # pragma: no cover - no reachable C API here (Windows)
+        return None
+
+
+# The zlib-stream decompressor: zlibng where it imports, else zlib-ng's decompressobj.
+_stream_zlib: typing.Any = _c_api_module("zlibng") or _zlib
 _STREAM_ERRORS: typing.Final[tuple[type[Exception], ...]] = (_ZLIB_ERROR, _stream_zlib.error)
 STREAM_DECOMPRESSOR: typing.Final[str] = (
     f"zlib-ng {_stream_zlib.ZLIBNG_VERSION} (C API)" if _stream_zlib is not _zlib else f"{_zlib.__name__}.decompressobj"
@@ -73,14 +82,8 @@ except ImportError:
     except ImportError:
         _zstd = None
 
-# The zstd-stream decompressor, chosen like the zlib-stream one: compiled, libzstd's C API through
-# hikari_shard._fastpath.libzstd where that imports; otherwise the zstd module's ZstdDecompressor.
-_zstd_c: typing.Any = None
-if __name__ == "hikari_shard._fastpath.inflate" and _zstd is not None:
-    try:
-        _zstd_c = importlib.import_module("hikari_shard._fastpath.libzstd")
-    except ImportError:  # pragma: no cover - no reachable libzstd C API here (Windows)
-        pass
+# The zstd-stream decompressor: libzstd where it imports, else the zstd module's ZstdDecompressor.
+_zstd_c: typing.Any = _c_api_module("libzstd") if _zstd is not None else None
 ZSTD_DECOMPRESSOR: typing.Final[str | None] = (
     None
     if _zstd is None

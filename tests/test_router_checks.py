@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import types
 import typing
 
@@ -168,6 +169,33 @@ def test_trace_logging_follows_levels_set_between_dispatches(
     finally:
         logging.getLogger("hikari_shard.tests").setLevel(logging.NOTSET)
     assert traces() == 0
+
+
+@pytest.mark.parametrize("wanting", [None, ()], ids=["decoded", "skipped"])
+def test_a_logger_not_at_trace_is_not_asked_again_per_payload(
+    impl: types.SimpleNamespace, traced: tuple[logging.Logger, Records], wanting: tuple[str, ...] | None
+) -> None:
+    """Once logging's cache says "not at TRACE", neither router calls ``isEnabledFor`` per payload."""
+    logger, _ = traced
+    logger.setLevel(logging.DEBUG)
+    router = inert_router(impl, logger=logger, wanting=wanting)
+    payloads = [orjson.dumps({"op": 0, "s": seq, "t": "TYPING_START", "d": {}}) for seq in range(2, 42)]
+    router.handle(payloads[0])  # the first one asks (and fills logging's cache)
+    asked: list[int] = []
+
+    def profile(frame: types.FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code is logging.Logger.isEnabledFor.__code__:
+            asked.append(frame.f_locals["level"])
+
+    sys.setprofile(profile)
+    try:
+        for payload in payloads[1:]:
+            router.handle(payload)
+    finally:
+        sys.setprofile(None)
+    assert asked == []
+    assert router.seq == 41
+    assert router.skipped == (0 if wanting is None else 40)
 
 
 class _Key(str):

@@ -6,8 +6,6 @@ the Python calls it is meant to make: the inflator, the scanner, ``wants``, the 
 ``consume_raw_event``.
 """
 
-import logging
-
 import cython
 from cpython.bytes cimport PyBytes_GET_SIZE
 from cpython.dict cimport PyDict_Clear, PyDict_GetItem, PyDict_GetItemWithError, PyDict_Next, PyDict_SetItem, PyDict_Size
@@ -53,9 +51,9 @@ cdef extern from *:
 
 from hikari import errors
 
-from hikari_shard._pure.router import ALWAYS_DECODED, CloseFrame, PingFrame
+from hikari_shard._pure.router import ALWAYS_DECODED, CloseFrame, PingFrame, level_cache
 
-__all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router")
+__all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router", "level_cache")
 
 cdef int TRACE = 5
 cdef int _OP_TEXT = 1
@@ -63,6 +61,7 @@ cdef int _OP_BINARY = 2
 cdef int _OP_CLOSE = 8
 cdef int _OP_PING = 9
 cdef int _OP_PONG = 10
+cdef int _INFLATED = -1  # the pure twin's handle() goes through feed_frame with it
 cdef str _READY = "READY"
 cdef frozenset _ALWAYS = ALWAYS_DECODED
 cdef str _KEY_OP = "op"
@@ -100,19 +99,6 @@ cdef long long _seq_value(PyObject* value) except? -1:
         PyErr_Clear()
         raise _bad_payload(f"dispatch 's' is out of range: {<object>value}")
     return seq
-
-
-cdef dict _level_cache(object logger):
-    """The dict ``logging.Logger.isEnabledFor`` caches its answers in (cleared in place on level changes).
-
-    ``None`` when ``logger`` answers ``isEnabledFor`` some other way: then it is always called.
-    """
-    cache = getattr(logger, "_cache", None)
-    if type(cache) is not dict or getattr(type(logger), "isEnabledFor", None) is not logging.Logger.isEnabledFor:
-        return None
-    if "isEnabledFor" in getattr(logger, "__dict__", ()):
-        return None
-    return cache
 
 
 @cython.final
@@ -196,7 +182,7 @@ cdef class Router:
         self._expect_binary = expect_binary
         self._logger = logger
         self._is_enabled_for = logger.isEnabledFor
-        self._log_cache = _level_cache(logger)
+        self._log_cache = level_cache(logger)
         self._log_version = 0
         self._redact = redact
         self.pending = pending
@@ -261,6 +247,8 @@ cdef class Router:
             if self._expect_binary is True:
                 raise errors.GatewayTransportError("Unexpected message type received TEXT, expected BINARY")
             self.bytes_received += len(payload)
+            self._handle(payload)
+        elif opcode == _INFLATED:
             self._handle(payload)
         elif opcode == _OP_CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
@@ -459,13 +447,13 @@ cdef class Router:
                 f"dispatch 't' must be a string, got {type(<object>t_item if t_item is not NULL else None).__name__}"
             )
         name = <object>t_item
+        if d_item is NULL:
+            raise _bad_payload(f"dispatch {name} has no 'd'")
         if s_item is not NULL and s_item != <PyObject*>None:
             if not _is_int(s_item):
                 raise _bad_payload(f"dispatch 's' must be an integer, got {type(<object>s_item).__name__}")
             seq_c = _seq_value(s_item)
             has_seq = True
-        if d_item is NULL:
-            raise _bad_payload(f"dispatch {name} has no 'd'")
         data = <object>d_item
         special = _is_special(name)
         if has_seq:

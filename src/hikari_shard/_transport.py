@@ -256,21 +256,24 @@ class GatewayConnection:
         """
         pending = self._pending
         router = self._router
-        while not pending:
-            if self._fast_reader:
+        if self._fast_reader:  # our parser feeds the router from data_received: wait for it to queue something
+            while not pending:
                 waiter = asyncio.get_running_loop().create_future()
                 router.waiter = waiter
                 try:
                     await waiter
                 finally:
                     router.waiter = None
-                continue
-            message = await self._ws.receive()
-            kind = message.type
-            if kind is _BINARY or kind is _TEXT:  # the data messages, routed here without another call
-                router.feed_frame(kind, message.data)  # an IntEnum: an int to the router
-            else:
-                self._route_other(message)
+        else:  # aiohttp's reader: one message per receive(), the data ones routed here without another call
+            receive = self._ws.receive
+            feed_frame = router.feed_frame
+            while not pending:
+                message = await receive()
+                kind = message.type
+                if kind is _BINARY or kind is _TEXT:
+                    feed_frame(kind, message.data)  # an IntEnum: an int to the router
+                else:
+                    self._route_other(message)
         item = pending.popleft()
         if isinstance(item, BaseException):
             raise item

@@ -15,7 +15,7 @@ from exactly there.
 
 from __future__ import annotations
 
-__all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router")
+__all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router", "level_cache")
 
 import logging
 import typing
@@ -36,6 +36,8 @@ TRACE: typing.Final[int] = 5
 _DISPATCH: typing.Final[int] = 0
 _READY: typing.Final[str] = "READY"
 _MISSING: typing.Final = object()
+_INFLATED: typing.Final[int] = -1
+"""The opcode :meth:`Router.handle` passes to :meth:`Router.feed_frame`: a payload already inflated."""
 _SEQ_MIN: typing.Final[int] = -(2**63)
 _SEQ_MAX: typing.Final[int] = 2**63 - 1
 """A sequence number outside a signed 64-bit integer is an invalid payload (the compiled twin keeps it in C)."""
@@ -63,6 +65,23 @@ def _bad_payload(what: str) -> errors.GatewayTransportError:
 
 def _type_name(value: object) -> str:
     return type(value).__name__
+
+
+def level_cache(logger: logging.Logger) -> dict[int, bool] | None:
+    """The dict ``logging.Logger.isEnabledFor`` caches its answers in, or ``None``.
+
+    logging empties that dict in place on every level change (``Manager._clear_cache``), so while
+    it holds ``False`` for a level, ``isEnabledFor`` answers ``False`` for it without being called
+    (a disabled logger answers ``False`` too).  ``None`` when ``logger`` answers ``isEnabledFor``
+    some other way (a subclass or an instance overriding it): then it is always called.  Both
+    routers read it; the compiled one also tracks the dict's version.
+    """
+    cache = getattr(logger, "_cache", None)
+    if type(cache) is not dict or getattr(type(logger), "isEnabledFor", None) is not logging.Logger.isEnabledFor:
+        return None
+    if "isEnabledFor" in getattr(logger, "__dict__", ()):
+        return None
+    return cache
 
 
 class Router:
@@ -100,6 +119,7 @@ class Router:
         "_expect_binary",
         "_inflator",
         "_loads",
+        "_log_cache",
         "_logger",
         "_on_special",
         "_redact",
@@ -143,6 +163,8 @@ class Router:
         self._inflator = inflator
         self._expect_binary = expect_binary
         self._logger = logger
+        log_cache = level_cache(logger)
+        self._log_cache: dict[int, bool] = {} if log_cache is None else log_cache  # {}: always ask isEnabledFor
         self._redact = redact
         self.pending = pending
         self.seq: int | None = None
@@ -189,20 +211,105 @@ class Router:
                 raise errors.GatewayTransportError(msg)
             self.bytes_received += len(payload)
             inflator = self._inflator
-            if inflator is not None:
+            if inflator is None:
+                raw = payload
+            else:
                 raw = inflator.feed(payload)
                 if raw is None:
                     return
-                self.handle(raw)
-            else:
-                self.handle(payload)
         elif opcode == _OP_TEXT:
             if self._expect_binary:
                 msg = "Unexpected message type received TEXT, expected BINARY"
                 raise errors.GatewayTransportError(msg)
             self.bytes_received += len(payload)
-            self.handle(payload)
-        elif opcode == _OP_CLOSE:
+            raw = payload
+        elif opcode == _INFLATED:
+            raw = payload
+        else:
+            self._feed_control(opcode, payload)
+            return
+
+        # One inflated JSON payload, handled here rather than in a method of its own: a Python
+        # call per message is worth saving in the pure build (the compiled twin's is a C call).
+        size = len(raw)
+        self.messages += 1
+        self.bytes_inflated += size
+        if size > self.largest:  # noqa: PLR1730 - a comparison, not a call to max(), per message
+            self.largest = size
+        scan = self._scan
+        if scan is not None:
+            header = scan(raw)
+            if header is not None and header[0] == _DISPATCH:
+                name = header[2]
+                if name is not None and name not in ALWAYS_DECODED and not self._wants(name):  # type: ignore[misc]
+                    self._skip(name, header[1], raw)
+                    return
+
+        # A dict lookup answers "not at TRACE" (nearly always) without calling into logging.
+        if self._log_cache.get(TRACE) is not False and self._logger.isEnabledFor(TRACE):
+            self._logger.log(TRACE, "received payload with size %s\n    %s", size, self._redact(raw))
+
+        try:
+            decoded = self._loads(raw)
+        except Exception as ex:  # orjson/json raise ValueErrors, msgspec its DecodeError, a user loads anything
+            msg = f"invalid JSON ({_type_name(ex)}: {ex}) in a payload of {size} bytes"
+            raise errors.GatewayTransportError(msg) from None
+        if type(decoded) is not dict:
+            raise _bad_payload(f"expected a JSON object, got {_type_name(decoded)}")
+
+        try:  # Discord sends all four members: subscripts, no method calls
+            op = decoded["op"]
+            name = decoded["t"]
+            seq = decoded["s"]
+            data = decoded["d"]
+        except KeyError:
+            op, name, seq, data = decoded.get("op"), decoded.get("t"), decoded.get("s"), decoded.get("d", _MISSING)
+        if op is not _DISPATCH:  # 0 is CPython's cached int: one identity test answers nearly every payload
+            if type(op) is not int:
+                raise _bad_payload(f"'op' must be an integer, got {_type_name(op)}")
+            if op != _DISPATCH:
+                self.push(decoded)
+                return
+
+        if type(name) is not str:
+            raise _bad_payload(f"dispatch 't' must be a string, got {_type_name(name)}")
+        if data is _MISSING:
+            raise _bad_payload(f"dispatch {name} has no 'd'")
+        if seq is not None:
+            if type(seq) is not int:
+                raise _bad_payload(f"dispatch 's' must be an integer, got {_type_name(seq)}")
+            last = self.seq
+            # The next seq (nearly every dispatch) is in range when the last one was, and is no duplicate.
+            if last is not None and seq == last + 1 and seq <= _SEQ_MAX:
+                self.seq = seq
+            elif not _SEQ_MIN <= seq <= _SEQ_MAX:
+                raise _bad_payload(f"dispatch 's' is out of range: {seq}")
+            elif not self._is_duplicate(seq, name):
+                self.seq = seq
+            elif name not in ALWAYS_DECODED:
+                return
+            # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
+        # _count's body, inlined: a method call per dispatch costs the pure build ~400 instructions.
+        try:
+            self.events[name] += 1
+        except KeyError:
+            self.events[name] = 1
+        recorder = self.recorder  # read once: a recording's watcher thread may clear it meanwhile
+        if recorder is not None:
+            recorder(raw)
+        if name in ALWAYS_DECODED:
+            self._on_special(name, data)
+        try:
+            self._consume(name, self._shard, data)
+        except LookupError:
+            self._logger.debug("ignoring unknown event %s", name)
+
+    def handle(self, raw: bytes) -> None:
+        """Process one inflated JSON payload (what :meth:`feed_frame` does after inflating)."""
+        self.feed_frame(_INFLATED, raw)
+
+    def _feed_control(self, opcode: int, payload: bytes) -> None:
+        if opcode == _OP_CLOSE:
             code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
             reason = payload[2:].decode("utf-8", "replace")
             self.push(CloseFrame(code, reason))
@@ -211,6 +318,17 @@ class Router:
         elif opcode != _OP_PONG:
             msg = f"unexpected websocket opcode {opcode}"
             raise errors.GatewayTransportError(msg)
+
+    def _skip(self, name: str, seq: int | None, raw: bytes) -> None:
+        """A dispatch nothing consumes, not decoded: its seq is tracked and it is counted."""
+        if seq is not None:
+            if self._is_duplicate(seq, name):
+                return
+            self.seq = seq
+        self.skipped += 1
+        self._count(name, raw)
+        if self._log_cache.get(TRACE) is not False and self._logger.isEnabledFor(TRACE):
+            self._logger.log(TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, len(raw))
 
     def _is_duplicate(self, seq: int, name: str) -> bool:
         last = self.seq
@@ -229,81 +347,10 @@ class Router:
         return events
 
     def _count(self, name: str, raw: bytes) -> None:
-        events = self.events
-        events[name] = events.get(name, 0) + 1
+        try:
+            self.events[name] += 1
+        except KeyError:
+            self.events[name] = 1
         recorder = self.recorder  # read once: a recording's watcher thread may clear it meanwhile
         if recorder is not None:
             recorder(raw)
-
-    def handle(self, raw: bytes) -> None:
-        """Process one inflated JSON payload."""
-        size = len(raw)
-        self.messages += 1
-        self.bytes_inflated += size
-        if size > self.largest:  # noqa: PLR1730 - a comparison, not a call to max(), per message
-            self.largest = size
-        scan = self._scan
-        if scan is not None:
-            header = scan(raw)
-            if header is not None and header[0] == _DISPATCH:
-                name = header[2]
-                if name is not None and name not in ALWAYS_DECODED and not self._wants(name):  # type: ignore[misc]
-                    seq = header[1]
-                    if seq is not None:
-                        if self._is_duplicate(seq, name):
-                            return
-                        self.seq = seq
-                    self.skipped += 1
-                    self._count(name, raw)
-                    if self._logger.isEnabledFor(TRACE):
-                        self._logger.log(
-                            TRACE, "skipped dispatch %s [seq:%s, size:%s], nothing consumes it", name, seq, size
-                        )
-                    return
-
-        logger = self._logger
-        if logger.isEnabledFor(TRACE):
-            logger.log(TRACE, "received payload with size %s\n    %s", len(raw), self._redact(raw))
-
-        try:
-            payload = self._loads(raw)
-        except Exception as ex:  # orjson/json raise ValueErrors, msgspec its DecodeError, a user loads anything
-            msg = f"invalid JSON ({_type_name(ex)}: {ex}) in a payload of {len(raw)} bytes"
-            raise errors.GatewayTransportError(msg) from None
-        if type(payload) is not dict:
-            raise _bad_payload(f"expected a JSON object, got {_type_name(payload)}")
-
-        op = payload.get("op")
-        if type(op) is not int:
-            raise _bad_payload(f"'op' must be an integer, got {_type_name(op)}")
-        if op != _DISPATCH:
-            self.push(payload)
-            return
-
-        name = payload.get("t")
-        seq = payload.get("s")
-        if type(name) is not str:
-            raise _bad_payload(f"dispatch 't' must be a string, got {_type_name(name)}")
-        if seq is not None:
-            if type(seq) is not int:
-                raise _bad_payload(f"dispatch 's' must be an integer, got {_type_name(seq)}")
-            if not _SEQ_MIN <= seq <= _SEQ_MAX:
-                raise _bad_payload(f"dispatch 's' is out of range: {seq}")
-        data = payload.get("d", _MISSING)
-        if data is _MISSING:
-            raise _bad_payload(f"dispatch {name} has no 'd'")
-        if seq is not None:
-            last = self.seq
-            # The next seq (nearly every dispatch) needs no _is_duplicate call.
-            if (last is not None and seq == last + 1) or not self._is_duplicate(seq, name):
-                self.seq = seq
-            elif name not in ALWAYS_DECODED:
-                return
-            # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
-        self._count(name, raw)
-        if name in ALWAYS_DECODED:
-            self._on_special(name, data)
-        try:
-            self._consume(name, self._shard, data)
-        except LookupError:
-            logger.debug("ignoring unknown event %s", name)

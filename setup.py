@@ -40,6 +40,13 @@ single_source = {
     if pxd.stem not in hand_written
 }
 sources = {**hand_written, **single_source}
+# cythonize regenerates a .c when its source or a file it cimports changed, but it looks for the
+# module's own .pxd only beside the source: a .c older than its .pxd here is stale (a size change
+# would fail at import, "size changed, may indicate binary incompatibility"), so it goes.
+for name, source in sources.items():
+    pxd, c_file = SRC / "hikari_shard" / "_fastpath" / f"{name}.pxd", source.with_suffix(".c")
+    if pxd.exists() and c_file.exists() and c_file.stat().st_mtime < pxd.stat().st_mtime:
+        c_file.unlink()
 # zlibng and libzstd find zlib-ng's and libzstd's C API in the zlib_ng and zstd modules' extensions at
 # run time (dlopen/dlsym: libdl on older glibc); nothing else needs linking.
 _DL: dict[str, list[str]] = {"libraries": ["dl"]} if sys.platform.startswith("linux") else {}

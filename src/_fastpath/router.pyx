@@ -2,9 +2,8 @@
 """Per-message routing, compiled. Same API and behaviour as ``hikari_shard/_pure/router.py``.
 
 The per-dispatch path (inflate -> scan -> skip, or loads -> checks -> seq -> consume) makes only
-the Python calls it is meant to make: the scanner, ``wants``, the JSON decoder and
-``consume_raw_event``, and the inflator's ``feed`` unless it is one of the compiled inflators
-(cimported from ``inflate.pxd``, where ``feed`` is cpdef: a C call).
+the Python calls it is meant to make: the inflator, the scanner, ``wants``, the JSON decoder and
+``consume_raw_event``.
 """
 
 import cython
@@ -52,7 +51,6 @@ cdef extern from *:
 
 from hikari import errors
 
-from hikari_shard._fastpath.inflate cimport PayloadZlibInflator, ZlibStreamInflator, ZstdStreamInflator
 from hikari_shard._pure.router import ALWAYS_DECODED, CloseFrame, PingFrame, level_cache
 
 __all__ = ("ALWAYS_DECODED", "CloseFrame", "PingFrame", "Router", "level_cache")
@@ -75,13 +73,6 @@ cdef object _FALSE = False
 cdef object _TRACE_LEVEL = 5
 cdef object _ZERO = 0
 cdef Py_ssize_t _MAX_DECISIONS = 512  # event names a server could invent; Discord has ~80
-
-cdef enum:
-    # Router._inflator_kind: a compiled inflator's feed is called in C (cpdef in inflate.pxd).
-    _FEED_PYTHON = 0  # any other inflator: its bound feed, called as Python
-    _FEED_ZLIB_STREAM = 1
-    _FEED_ZSTD_STREAM = 2
-    _FEED_PAYLOAD_ZLIB = 3
 
 
 cdef object _bad_payload(str what):
@@ -155,12 +146,6 @@ cdef class Router:
             self._waiters_version = hs_dict_version(self._waiters)
         self._inflator = inflator
         self._inflate = inflator.feed if inflator is not None else None
-        self._inflator_kind = (
-            _FEED_ZLIB_STREAM if type(inflator) is ZlibStreamInflator
-            else _FEED_ZSTD_STREAM if type(inflator) is ZstdStreamInflator
-            else _FEED_PAYLOAD_ZLIB if type(inflator) is PayloadZlibInflator
-            else _FEED_PYTHON
-        )
         self._expect_binary = expect_binary
         self._logger = logger
         self._is_enabled_for = logger.isEnabledFor
@@ -216,7 +201,6 @@ cdef class Router:
     cdef int _feed_frame(self, int opcode, object payload) except -1:
         """:meth:`feed_frame`, which the compiled frames module calls without a Python call."""
         cdef object raw
-        cdef int kind
         if self.closed:
             return 0
         if opcode == _OP_BINARY:
@@ -224,15 +208,7 @@ cdef class Router:
                 raise errors.GatewayTransportError("Unexpected message type received BINARY, expected TEXT")
             self.bytes_received += len(payload)
             if self._inflate is not None:
-                kind = self._inflator_kind
-                if kind == _FEED_ZLIB_STREAM:
-                    raw = (<ZlibStreamInflator>self._inflator).feed(payload)
-                elif kind == _FEED_ZSTD_STREAM:
-                    raw = (<ZstdStreamInflator>self._inflator).feed(payload)
-                elif kind == _FEED_PAYLOAD_ZLIB:
-                    raw = (<PayloadZlibInflator>self._inflator).feed(payload)
-                else:
-                    raw = self._inflate(payload)
+                raw = self._inflate(payload)
                 if raw is None:
                     return 0
                 self._handle(raw)

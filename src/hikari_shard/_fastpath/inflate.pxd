@@ -1,6 +1,5 @@
 # The C types that Cython adds when it compiles src/hikari_shard/_pure/inflate.py into
-# hikari_shard._fastpath.inflate (setup.py).  The logic lives only in that .py file.  ``feed`` is
-# cpdef: the compiled router (src/_fastpath/router.pyx) cimports these classes and calls it in C.
+# hikari_shard._fastpath.inflate (setup.py).  The logic lives only in that .py file.
 
 cimport cython
 
@@ -19,8 +18,6 @@ cdef class ZlibStreamInflator:
     cdef bytearray _buffer
     cdef Py_ssize_t _used
 
-    cpdef feed(self, frame)
-
     @cython.locals(message=bytes)
     cdef bytes _inflate(self, object data, Py_ssize_t compressed)
 
@@ -38,8 +35,6 @@ cdef class ZstdStreamInflator:
     cdef Py_ssize_t _pending
     cdef int _window_log_max
 
-    cpdef feed(self, frame)
-
     cdef object _new_decompress(self)
 
     cdef _fail(self)
@@ -49,5 +44,3 @@ cdef class ZstdStreamInflator:
 cdef class PayloadZlibInflator:
     cdef object _max_length
     cdef Py_ssize_t _max_message_size
-
-    cpdef feed(self, frame)

@@ -24,7 +24,6 @@ cdef class Router:
     cdef object _scan
     cdef object _inflator
     cdef object _inflate
-    cdef int _inflator_kind  # which compiled inflator _inflator is (its feed is called in C), or _FEED_PYTHON
     cdef object _expect_binary
     cdef object _logger
     cdef object _is_enabled_for

@@ -4,10 +4,16 @@
   whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py`` (but ``zlibng`` and ``libzstd``,
   zlib-ng's and libzstd's C API under the compiled inflators, whose pure counterparts are the
   ``zlib_ng`` and zstd modules' decompressor objects); or
-- ``src/hikari_shard/_pure/<name>.py`` itself, when ``src/hikari_shard/_fastpath/<name>.pxd``
-  exists: that ``.pxd`` adds C types to the one source (Cython's augmenting ``.pxd``, found
-  where the compiled module's name puts it), so the pure module and the compiled one are the
-  same file.
+- ``src/hikari_shard/_pure/<name>.py`` itself, when there is no such ``.pyx`` but there is a
+  ``src/hikari_shard/_fastpath/<name>.pxd``: that ``.pxd`` adds C types to the one source
+  (Cython's augmenting ``.pxd``), so the pure module and the compiled one are the same file.
+
+``src/hikari_shard/_fastpath/<name>.pxd`` is always the C interface of the compiled module
+``hikari_shard._fastpath.<name>``, where that module's name puts it: Cython finds it through
+``include_path=["src"]`` both when it compiles the module and when another one cimports from it
+(``from hikari_shard._fastpath.router cimport Router`` in ``frames.pyx``).  For a ``.pyx`` it
+declares the hand-written module's C attributes and methods (``router.pxd``); alone, it augments
+the single source (``inflate.pxd``, ``ratelimit.pxd``).
 
 Everything else about the package lives in ``pyproject.toml``.  Set ``HIKARI_SHARD_EXTENSIONS``
 to a comma-separated list of names to build only those (handy while editing one module).
@@ -27,13 +33,20 @@ only = {name for name in os.environ.get("HIKARI_SHARD_EXTENSIONS", "").split(","
 
 SRC = HERE / "src"
 hand_written = {pyx.stem: pyx for pyx in (SRC / "_fastpath").glob("*.pyx")}
+# A .pxd without a .pyx of its name augments the single source; with one, it only declares it.
 single_source = {
     pxd.stem: SRC / "hikari_shard" / "_pure" / f"{pxd.stem}.py"
     for pxd in (SRC / "hikari_shard" / "_fastpath").glob("*.pxd")
+    if pxd.stem not in hand_written
 }
-if hand_written.keys() & single_source.keys():
-    raise SystemExit(f"both a .pyx and a single-source .pxd for {sorted(hand_written.keys() & single_source.keys())}")
 sources = {**hand_written, **single_source}
+# cythonize regenerates a .c when its source or a file it cimports changed, but it looks for the
+# module's own .pxd only beside the source: a .c older than its .pxd here is stale (a size change
+# would fail at import, "size changed, may indicate binary incompatibility"), so it goes.
+for name, source in sources.items():
+    pxd, c_file = SRC / "hikari_shard" / "_fastpath" / f"{name}.pxd", source.with_suffix(".c")
+    if pxd.exists() and c_file.exists() and c_file.stat().st_mtime < pxd.stat().st_mtime:
+        c_file.unlink()
 # zlibng and libzstd find zlib-ng's and libzstd's C API in the zlib_ng and zstd modules' extensions at
 # run time (dlopen/dlsym: libdl on older glibc); nothing else needs linking.
 _DL: dict[str, list[str]] = {"libraries": ["dl"]} if sys.platform.startswith("linux") else {}
@@ -47,6 +60,7 @@ extensions = [
 setup(
     ext_modules=cythonize(
         extensions,
+        include_path=[str(SRC)],
         language_level=3,
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True, "embedsignature": True},
         annotate=bool(os.environ.get("HIKARI_SHARD_ANNOTATE")),

@@ -4,7 +4,8 @@
 #   1. sdist from a clean copy of the work tree (tracked + untracked-but-not-ignored files, so
 #      stray build products and .venv never leak in), then the wheel FROM THAT SDIST: a file
 #      missing from MANIFEST.in fails here, not on a user's machine.
-#   2. the sdist carries every extension source (src/_fastpath/<name>.pyx, or a single source
+#   2. the sdist carries every extension source (src/_fastpath/<name>.pyx, with its declaring
+#      src/hikari_shard/_fastpath/<name>.pxd if any, or a single source
 #      src/hikari_shard/_pure/<name>.py with its src/hikari_shard/_fastpath/<name>.pxd), and the
 #      wheel an extension module for each.
 #   3. `auditwheel show`; a plain linux_* wheel is `auditwheel repair`ed into wheelhouse/ to get
@@ -51,14 +52,20 @@ abort() { fail "$1"; summary; exit 1; }
 
 cd "$REPO" || exit 1
 # The extensions setup.py builds: hand-written src/_fastpath/<name>.pyx, and single-source
-# src/hikari_shard/_pure/<name>.py compiled with src/hikari_shard/_fastpath/<name>.pxd.
+# src/hikari_shard/_pure/<name>.py compiled with src/hikari_shard/_fastpath/<name>.pxd (a .pxd
+# whose name has a .pyx only declares that module's C interface: it is checked with the .pyx).
 mapfile -t PYX_ONLY < <(find src/_fastpath -maxdepth 1 -name '*.pyx' -printf '%f\n' 2>/dev/null | sed 's/\.pyx$//' | sort)
-mapfile -t PXD_SINGLE < <(find src/hikari_shard/_fastpath -maxdepth 1 -name '*.pxd' -printf '%f\n' 2>/dev/null | sed 's/\.pxd$//' | sort)
+mapfile -t PXD_ALL < <(find src/hikari_shard/_fastpath -maxdepth 1 -name '*.pxd' -printf '%f\n' 2>/dev/null | sed 's/\.pxd$//' | sort)
+PXD_SINGLE=()
+PXD_DECLARING=()
+for name in "${PXD_ALL[@]}"; do
+    if [[ " ${PYX_ONLY[*]} " == *" $name "* ]]; then PXD_DECLARING+=("$name"); else PXD_SINGLE+=("$name"); fi
+done
 mapfile -t PYX_NAMES < <(printf '%s\n' "${PYX_ONLY[@]}" "${PXD_SINGLE[@]}" | sed '/^$/d' | sort)
 if [ "${#PYX_NAMES[@]}" -eq 0 ]; then
     abort "there are no extension sources to build"
 fi
-echo "extension sources: .pyx ${PYX_ONLY[*]}; single source (.py + .pxd) ${PXD_SINGLE[*]}"
+echo "extension sources: .pyx ${PYX_ONLY[*]} (with a declaring .pxd: ${PXD_DECLARING[*]}); single source (.py + .pxd) ${PXD_SINGLE[*]}"
 
 rm -rf "$WORK"
 mkdir -p "$WORK/tree" "$WORK/dist" "$WORK/unpacked"
@@ -101,6 +108,9 @@ done
 for name in "${PXD_SINGLE[@]}"; do
     grep -q "/src/hikari_shard/_fastpath/$name\.pxd$" "$WORK/sdist-files.txt" || missing+=("_fastpath/$name.pxd")
     grep -q "/src/hikari_shard/_pure/$name\.py$" "$WORK/sdist-files.txt" || missing+=("_pure/$name.py")
+done
+for name in "${PXD_DECLARING[@]}"; do
+    grep -q "/src/hikari_shard/_fastpath/$name\.pxd$" "$WORK/sdist-files.txt" || missing+=("_fastpath/$name.pxd")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
     pass "sdist contains every extension source (${#PYX_NAMES[@]})"

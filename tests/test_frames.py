@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from hikari_shard._pure import frames as pure_frames
 from hikari_shard.testing import encode_frame
-from hikari_shard.testing.hot_paths import load_or_skip
+from hikari_shard.testing.hot_paths import load_or_skip, make_router
 
 OP_CONTINUATION: typing.Final = 0
 OP_TEXT: typing.Final = 1
@@ -369,6 +369,42 @@ def test_callback_exception_from_each_delivery_path(frames_impl: types.ModuleTyp
     with pytest.raises(Boom):
         p.feed_data(data)
     assert p.closed
+
+
+def test_a_routers_feed_frame_as_on_message(impl: types.SimpleNamespace) -> None:
+    """The compiled parser calls a compiled router's ``feed_frame`` in C: the same deliveries, in order."""
+    router = make_router(impl)
+    p = impl.frames.FrameParser(router.feed_frame)
+    hello = b'{"op":10,"d":{"heartbeat_interval":41250}}'
+    ack = b'{"op":11,"d":null}'
+    first = encode_frame(OP_TEXT, hello)
+    stream = (
+        first
+        + encode_frame(OP_PING, b"hi")
+        + encode_frame(OP_TEXT, ack[:5], fin=False)
+        + encode_frame(OP_CONTINUATION, ack[5:])
+        + encode_frame(OP_PONG)
+        + encode_frame(OP_CLOSE, b"\x03\xe8bye")
+        + encode_frame(OP_TEXT, b"after the close")
+    )
+    p.feed_data(stream[: len(first) - 3])  # a one-frame message split across reads
+    p.feed_data(stream[len(first) - 3 :])
+    assert list(router.pending) == [
+        {"op": 10, "d": {"heartbeat_interval": 41250}},
+        impl.router.PingFrame(b"hi"),
+        {"op": 11, "d": None},
+        impl.router.CloseFrame(1000, "bye"),
+    ]
+    assert (router.messages, p.closed) == (2, True)
+
+
+def test_a_routers_error_propagates_and_closes(impl: types.SimpleNamespace) -> None:
+    router = make_router(impl, expect_binary=True)
+    p = impl.frames.FrameParser(router.feed_frame)
+    with pytest.raises(errors.GatewayTransportError, match="received TEXT, expected BINARY"):
+        p.feed_data(encode_frame(OP_TEXT, b"{}") + encode_frame(OP_PING))
+    assert p.closed
+    assert not router.pending  # the ping after the refused frame is never delivered
 
 
 # --------------------------------------------------------------------------------------------------

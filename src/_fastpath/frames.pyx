@@ -4,7 +4,9 @@ The pure module is the reference: it documents the API and the behaviour, define
 constants (imported from it here) and is what the differential tests compare this one against.
 
 The per-frame work is plain C over the chunk's bytes; the only Python calls are creating the
-payload ``bytes`` and calling ``on_message``.  The message buffer is ``PyMem`` memory (visible to
+payload ``bytes`` and calling ``on_message``, and not even that one when ``on_message`` is a compiled
+:class:`~hikari_shard._fastpath.router.Router`'s ``feed_frame``: that is called in C (cimported
+from ``router.pxd``).  The message buffer is ``PyMem`` memory (visible to
 :mod:`tracemalloc`), grown by doubling but never past the end of the frame being read.  A one-frame
 message split across reads skips it: its ``bytes`` object is allocated when the first payload bytes
 arrive (up to 1 MiB) and filled in place.
@@ -21,6 +23,7 @@ from libc.string cimport memcpy
 
 from hikari import errors
 
+from hikari_shard._fastpath.router cimport Router
 from hikari_shard._pure import frames as _reference
 
 __all__ = _reference.__all__
@@ -75,6 +78,8 @@ cdef class FrameParser:
     """
 
     cdef object _on_message
+    cdef Router _router
+    """The compiled router whose ``feed_frame`` ``_on_message`` is: called in C, without a Python call."""
     cdef Py_ssize_t _max_message_size
     cdef bint _closed
     cdef int _state
@@ -111,6 +116,8 @@ cdef class FrameParser:
         if limit < 1:
             raise ValueError(f"max_message_size must be at least 1 byte, not {limit}")
         self._on_message = on_message
+        owner = getattr(on_message, "__self__", None)
+        self._router = owner if type(owner) is Router and on_message == owner.feed_frame else None
         self._max_message_size = limit
         self._closed = False
         self._state = _HEADER
@@ -188,7 +195,7 @@ cdef class FrameParser:
                     payload = PyBytes_FromStringAndSize(<const char*> data + pos, remaining)
                     pos += remaining
                     self._state = _HEADER
-                    self._on_message(self._opcode, payload)
+                    self._call_on_message(payload)
                     continue
                 take = min(remaining, available)
                 if take:
@@ -212,7 +219,7 @@ cdef class FrameParser:
                     payload = self._direct
                     self._direct = None
                     self._used = 0
-                    self._on_message(self._opcode, payload)
+                    self._call_on_message(payload)
                 elif self._fin:
                     self._deliver_message()
             else:  # _CONTROL_PAYLOAD
@@ -232,9 +239,16 @@ cdef class FrameParser:
                 self._state = _HEADER
                 if self._opcode == _OP_CLOSE:
                     self._close()
-                    self._on_message(self._opcode, payload)
+                    self._call_on_message(payload)
                     return 0
-                self._on_message(self._opcode, payload)
+                self._call_on_message(payload)
+
+    cdef inline int _call_on_message(self, bytes payload) except -1:
+        """``on_message(opcode, payload)``: a C call when it is a compiled router's ``feed_frame``."""
+        if self._router is not None:
+            return self._router._feed_frame(self._opcode, payload)
+        self._on_message(self._opcode, payload)
+        return 0
 
     cdef int _check_start(self, unsigned char first, unsigned char second) except -1:
         """Accept a valid frame header start in C; otherwise the pure twin's ``_check_start`` raises the error."""
@@ -313,7 +327,7 @@ cdef class FrameParser:
         self._used = 0
         if self._capacity > _BUFFER_KEEP:
             self._release_buffer()
-        self._on_message(self._opcode, payload)
+        self._call_on_message(payload)
         return 0
 
     cdef void _release_buffer(self) noexcept:

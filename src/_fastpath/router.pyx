@@ -110,43 +110,10 @@ cdef class _Tally:
 
 @cython.final
 cdef class Router:
-    """Route the messages of one gateway connection (see the pure twin for the parameters)."""
+    """Route the messages of one gateway connection (see the pure twin for the parameters).
 
-    cdef object _shard
-    cdef object _consume
-    cdef object _on_special
-    cdef object _loads
-    cdef dict _listeners
-    cdef dict _waiters
-    cdef dict _consumers
-    cdef dict _by_name
-    cdef dict _decisions
-    cdef uint64_t _listeners_version
-    cdef uint64_t _waiters_version
-    cdef tuple _payload_types
-    cdef object _scan
-    cdef object _inflator
-    cdef object _inflate
-    cdef object _expect_binary
-    cdef object _logger
-    cdef object _is_enabled_for
-    cdef dict _log_cache
-    cdef uint64_t _log_version  # the version of _log_cache when it last said "no" (0: never)
-    cdef object _redact
-    cdef public object pending
-    cdef object _append
-    cdef long long _seq  # the last sequence number seen, when _has_seq
-    cdef bint _has_seq
-    cdef public Py_ssize_t skipped
-    cdef public object waiter
-    cdef public bint closed
-    # Receive-path statistics (hikari_shard.stats reads them; see the pure twin for each one).
-    cdef dict _tallies
-    cdef public Py_ssize_t messages
-    cdef public Py_ssize_t bytes_received
-    cdef public Py_ssize_t bytes_inflated
-    cdef public Py_ssize_t largest
-    cdef public object recorder
+    Its C attributes and methods are declared in ``src/hikari_shard/_fastpath/router.pxd``.
+    """
 
     def __init__(
         self,
@@ -229,9 +196,13 @@ cdef class Router:
 
     def feed_frame(self, int opcode, payload):
         """Process one websocket message (opcode and whole payload)."""
+        self._feed_frame(opcode, payload)
+
+    cdef int _feed_frame(self, int opcode, object payload) except -1:
+        """:meth:`feed_frame`, which the compiled frames module calls without a Python call."""
         cdef object raw
         if self.closed:
-            return
+            return 0
         if opcode == _OP_BINARY:
             if self._expect_binary is False:
                 raise errors.GatewayTransportError("Unexpected message type received BINARY, expected TEXT")
@@ -239,7 +210,7 @@ cdef class Router:
             if self._inflate is not None:
                 raw = self._inflate(payload)
                 if raw is None:
-                    return
+                    return 0
                 self._handle(raw)
             else:
                 self._handle(payload)
@@ -258,6 +229,7 @@ cdef class Router:
             self._push(PingFrame(bytes(payload)))
         elif opcode != _OP_PONG:
             raise errors.GatewayTransportError(f"unexpected websocket opcode {opcode}")
+        return 0
 
     def handle(self, raw):
         """Process one inflated JSON payload."""

@@ -238,6 +238,7 @@ def test_op_t_s_d_are_found_in_any_member_order(
         ({"t": "MESSAGE_CREATE", "s": 1, "opp": 0, "d": {}}, "'op' must be an integer, got NoneType"),
         ({"T": "MESSAGE_CREATE", "s": 1, "op": 0, "d": {}}, "'t' must be a string, got NoneType"),
         ({"t": "MESSAGE_CREATE", "s": 1, "op": 0, "D": {}}, "has no 'd'"),
+        ({"t": "MESSAGE_CREATE", "s": "6", "op": 0}, "has no 'd'"),  # d is checked before s, in both
     ],
 )
 def test_member_walk_errors_match_the_lookups(
@@ -252,6 +253,15 @@ def test_member_walk_errors_match_the_lookups(
         with pytest.raises(hikari.errors.GatewayTransportError, match=error):
             router.handle(b"{}")
     assert router.seq == 5
+
+
+def test_the_seq_after_the_largest_is_out_of_range(impl: types.SimpleNamespace) -> None:
+    """The next-seq fast path (the last seq + 1) still refuses a seq past a signed 64-bit integer."""
+    router = inert_router(impl)
+    router.seq = 2**63 - 1
+    with pytest.raises(hikari.errors.GatewayTransportError, match="'s' is out of range"):
+        router.handle(b'{"op":0,"s":9223372036854775808,"t":"TYPING_START","d":{}}')  # 2**63
+    assert router.seq == 2**63 - 1
 
 
 def test_seq_extremes_round_trip(impl: types.SimpleNamespace) -> None:

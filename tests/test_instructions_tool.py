@@ -7,6 +7,7 @@ and floor files it builds, and the floor loops (run natively here, under callgri
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import pathlib
@@ -273,3 +274,25 @@ def test_keep_profiles_creates_its_directory(tool: types.ModuleType, tmp_path: p
     assert path == directory / "full-zlib-stream-compiled-1000.out"
     assert directory.is_dir()
     assert tool._profile_path(None, ("full", "zlib-stream", "compiled", 1000)) == "/dev/null"
+
+
+def test_every_run_hashes_with_the_fixed_seed(tool: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A random hash seed moved rows by ~1% from run to run: every process under callgrind gets the same one."""
+    seen: list[dict[str, str]] = []
+
+    def run(command: list[str], *, env: dict[str, str], **kwargs: object) -> types.SimpleNamespace:
+        seen.append(env)
+        return types.SimpleNamespace(returncode=0, stderr=b"==1== Collected : 1234\n")
+
+    monkeypatch.setattr(tool.subprocess, "run", run)
+    assert tool._valgrind(["--run-skip", "10"], {"PYTHONHASHSEED": "random", "X": "1"}) == 1234
+    assert seen == [{"PYTHONHASHSEED": tool.FIXED_HASH_SEED, "X": "1"}]
+
+
+def test_measured_processes_freeze_their_imports(tool: types.ModuleType) -> None:
+    """What is alive before a run starts is out of the collector's reach: no full collection over it in one run only."""
+    try:
+        tool._freeze_imports()
+        assert gc.get_freeze_count() > 1_000
+    finally:
+        gc.unfreeze()

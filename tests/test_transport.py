@@ -80,3 +80,41 @@ async def test_bytes_before_the_router_is_attached_are_kept() -> None:
     feed.attach(make_router(consumer, collections.deque()))
     await settle()
     assert consumer.seqs == [0, 1, 2]
+
+
+async def test_control_frames_between_data_messages() -> None:
+    """Ping and close reach the async side in order with the data; a pong is dropped.
+
+    The compiled build splits frames with our parser, the pure one with aiohttp's reader feeding
+    the router directly (``_RoutedQueue``): both queue the same items.
+    """
+    feed, consumer, pending, _ = make_feed()
+    close = (4000).to_bytes(2, "big") + b"bye"
+    feed.feed_data(stream(0, 2) + encode_frame(9, b"p-1") + encode_frame(10, b"pong") + stream(2, 3))
+    assert consumer.seqs == [0, 1, 2]
+    assert list(pending) == [_fast.router.PingFrame(b"p-1")]
+    feed.feed_data(encode_frame(8, close))
+    assert pending[-1] == _fast.router.CloseFrame(4000, "bye")
+
+
+async def test_an_oversized_message_is_a_transport_error() -> None:
+    consumer = Consumer()
+    pending: collections.deque[typing.Any] = collections.deque()
+    feed = _transport._FrameFeed(1000)
+    feed.attach(make_router(consumer, pending))
+    big = orjson.dumps({"op": 0, "t": "X", "s": 2, "d": {"i": 1, "pad": "x" * 2000}})
+    assert feed.feed_data(stream(0, 1) + encode_frame(2, big) + stream(2, 3)) == (True, b"")
+    assert consumer.seqs == [0]
+    assert len(pending) == 1
+    assert isinstance(pending[0], errors.GatewayTransportError)
+    assert "1000" in str(pending[0])  # the limit is named
+
+
+async def test_a_frame_with_reserved_bits_is_a_transport_error() -> None:
+    """No extension is negotiated: a frame with RSV1 set (permessage-deflate) is a protocol violation."""
+    feed, consumer, pending, _ = make_feed()
+    frame = bytearray(encode_frame(1, b'{"op": 11}'))
+    frame[0] |= 0x40
+    assert feed.feed_data(stream(0, 1) + bytes(frame)) == (True, b"")
+    assert consumer.seqs == [0]
+    assert isinstance(pending[-1], errors.GatewayTransportError)

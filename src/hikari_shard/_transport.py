@@ -1,10 +1,12 @@
 """The websocket under the shard: connect with aiohttp, receive whole inflated payloads, send, close.
 
-aiohttp does the connecting (proxy, TLS, hikari's HTTP settings) and the upgrade.  With the
-compiled hot paths, our own frame parser is installed at the upgrade: each TCP chunk is split
-into websocket messages, inflated, routed and consumed inside ``data_received``, with no
-Python-level await per message (:class:`_FrameFeed`).  With the pure twins, aiohttp's own
-(compiled) reader delivers the messages and each goes through the same router.
+aiohttp does the connecting (proxy, TLS, hikari's HTTP settings) and the upgrade.  At the upgrade
+we install our own reader on the connection's protocol (:class:`_FrameFeed`): each TCP chunk is
+split into websocket messages, inflated, routed and consumed inside ``data_received``, with no
+Python-level await per message.  The compiled hot paths split frames with our compiled parser; the
+pure twins with aiohttp's own reader, whose messages go straight to the router instead of into
+aiohttp's queue (:class:`_RoutedQueue`).  Only when aiohttp's connector is not the one we know how
+to take over does ``ws.receive()`` deliver the messages, one await each.
 
 Either way every message ends in :meth:`Router.feed_frame <hikari_shard._pure.router.Router.feed_frame>`,
 and what the async side must act on comes out of :meth:`GatewayConnection.next_item`.  Everything
@@ -25,6 +27,7 @@ import typing
 
 import aiohttp
 from aiohttp import client_proto
+from aiohttp._websocket import reader as aiohttp_reader
 from hikari import errors
 from hikari.api import shard as shard_api
 from hikari.internal import net
@@ -37,6 +40,8 @@ if typing.TYPE_CHECKING:
 _BINARY: typing.Final = aiohttp.WSMsgType.BINARY
 _TEXT: typing.Final = aiohttp.WSMsgType.TEXT
 _CLOSE: typing.Final = aiohttp.WSMsgType.CLOSE
+_PING: typing.Final = aiohttp.WSMsgType.PING
+_PONG: typing.Final = aiohttp.WSMsgType.PONG
 _CLOSED_TYPES: typing.Final = frozenset((aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED))
 
 # Discord's documented close codes (gateway v10, "Gateway Close Event Codes").
@@ -72,14 +77,80 @@ def make_inflator(compression: str | None, max_message_size: int) -> typing.Any:
     return None
 
 
+def _control_item(message: aiohttp.WSMessage) -> object:
+    """What the async side must act on for an aiohttp message that is not BINARY or TEXT (``None``: nothing).
+
+    Raises
+    ------
+    hikari.errors.GatewayConnectionError
+        The socket closed without a close frame.
+    hikari.errors.GatewayTransportError
+        aiohttp's reader failed (a protocol violation, an oversized message).
+    """
+    kind = message.type
+    if kind is _CLOSE:
+        return _fast.router.CloseFrame(int(message.data), str(message.extra or ""))
+    if kind is _PING:
+        return _fast.router.PingFrame(bytes(message.data))
+    if kind is _PONG:
+        return None
+    if kind in _CLOSED_TYPES:
+        msg = "Socket has closed"
+        raise errors.GatewayConnectionError(msg)
+    raise _websocket_error(message.data)
+
+
+def _websocket_error(exc: object) -> errors.GatewayTransportError:
+    error = errors.GatewayTransportError(f"websocket error: {type(exc).__name__}: {exc}")
+    if isinstance(exc, BaseException):
+        error.__cause__ = exc
+    return error
+
+
+class _RoutedQueue(aiohttp_reader.WebSocketDataQueue):
+    """aiohttp's websocket message queue, but every message goes to the router as soon as it is parsed.
+
+    aiohttp's reader (compiled when aiohttp is) hands each message to its queue's ``feed_data``;
+    here that is the router's ``feed_frame`` for BINARY and TEXT, synchronously inside
+    ``data_received``.  Nothing is buffered, so aiohttp's flow control never pauses the socket on
+    our account.  Errors and the end of the socket are queued for the async side like the compiled
+    parser's.
+    """
+
+    __slots__ = ("_feed_frame", "_router")
+
+    def __init__(self, router: typing.Any) -> None:
+        super().__init__(None, 1 << 16, loop=None)  # type: ignore[arg-type]  # no protocol to pause, no waiter
+        self._router = router
+        self._feed_frame = router.feed_frame
+
+    def feed_data(self, data: typing.Any, size: int) -> None:
+        kind = data[0]
+        if kind is _BINARY or kind is _TEXT:
+            self._feed_frame(kind, data[1])  # an IntEnum: an int to the router
+            return
+        item = _control_item(data)
+        if item is not None:
+            self._router.push(item)
+
+    def set_exception(self, exc: BaseException, exc_cause: BaseException | None = None) -> None:
+        """aiohttp's reader failed, or the router raised (its errors are hikari's already)."""
+        self._router.push(exc if isinstance(exc, errors.HikariError) else _websocket_error(exc))
+
+    def feed_eof(self) -> None:
+        self._router.push(errors.GatewayConnectionError("Socket has closed"))
+
+
 class _FrameFeed:
     """Stands in for aiohttp's websocket reader on the connection's protocol (``set_parser``).
 
     It is installed by :class:`_TakeoverHandler` when aiohttp upgrades the connection, so it sees
-    every byte after the HTTP response: no frame is ever half-read by aiohttp.  aiohttp calls
-    :meth:`feed_data` with each TCP chunk; our frame parser splits it into messages and hands each
-    to the router.  Bytes that arrive before the router is attached are kept until then.  An error
-    is queued for the async side instead of raised into the event loop's transport machinery.
+    every byte after the HTTP response: no frame is ever half-read by aiohttp's own reader.  aiohttp
+    calls :meth:`feed_data` with each TCP chunk; a frame parser splits it into messages and hands
+    each to the router: ours (:mod:`hikari_shard._fastpath.frames`) with the compiled hot paths,
+    another instance of aiohttp's reader feeding a :class:`_RoutedQueue` with the pure ones.  Bytes
+    that arrive before the router is attached are kept until then.  An error is queued for the
+    async side instead of raised into the event loop's transport machinery.
     """
 
     __slots__ = ("_early", "_eof", "_feed", "_max_message_size", "_router")
@@ -87,13 +158,19 @@ class _FrameFeed:
     def __init__(self, max_message_size: int) -> None:
         self._max_message_size = max_message_size
         self._router: typing.Any = None
-        self._feed: typing.Callable[[bytes], None] | None = None
+        self._feed: typing.Callable[[bytes], tuple[bool, bytes] | None] | None = None
         self._early = bytearray()
         self._eof = False
 
     def attach(self, router: typing.Any) -> None:
         self._router = router
-        self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=self._max_message_size).feed_data
+        if _fast.IMPLEMENTATION == "compiled":
+            self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=self._max_message_size).feed_data
+        else:  # aiohttp's reader, as ws_connect builds it for the gateway (no permessage-deflate, bytes for TEXT)
+            reader = aiohttp_reader.WebSocketReader(
+                _RoutedQueue(router), self._max_message_size, compress=False, decode_text=False
+            )
+            self._feed = reader.feed_data
         if self._early:
             early = bytes(self._early)
             self._early.clear()
@@ -107,9 +184,11 @@ class _FrameFeed:
             self._early += data
             return False, b""
         try:
-            feed(data)
+            stop = feed(data)  # aiohttp's reader answers (stop, tail) and queues its own errors
         except Exception as ex:
             self._router.push(ex)
+            return True, b""
+        if stop is not None and stop[0]:
             return True, b""
         return False, b""
 
@@ -179,7 +258,13 @@ class GatewayConnection:
         self._router = router
         if self._frame_feed is not None:
             self._frame_feed.attach(router)
-        self._logger.debug("reading frames with %s", "our compiled parser" if self._fast_reader else "aiohttp")
+        if not self._fast_reader:
+            reader = "aiohttp's ws.receive()"
+        elif _fast.IMPLEMENTATION == "compiled":
+            reader = "our compiled parser"
+        else:
+            reader = "aiohttp's reader, routed in data_received"
+        self._logger.debug("reading frames with %s", reader)
 
     @classmethod
     async def connect(
@@ -193,8 +278,9 @@ class GatewayConnection:
     ) -> GatewayConnection:
         """Open a websocket to ``url`` (which carries the query string already).
 
-        With the compiled hot paths, our frame parser reads the socket from the first byte after
-        the upgrade (aiohttp's own reader never sees a frame); otherwise aiohttp's reader does.
+        Our frame feed reads the socket from the first byte after the upgrade (the reader aiohttp
+        built for the websocket never sees a frame), unless aiohttp's connector is not the one we
+        know how to take over: then ``ws.receive()`` delivers the messages.
 
         Raises
         ------
@@ -203,9 +289,7 @@ class GatewayConnection:
         """
         exit_stack = contextlib.AsyncExitStack()
         try:
-            frame_feed: _FrameFeed | None = None
-            if _fast.IMPLEMENTATION == "compiled":
-                frame_feed = _FrameFeed(max_message_size)
+            frame_feed: _FrameFeed | None = _FrameFeed(max_message_size)
             connector, taken_over = _connector(http_settings, frame_feed)
             if not taken_over:
                 frame_feed = None
@@ -264,7 +348,7 @@ class GatewayConnection:
                     await waiter
                 finally:
                     router.waiter = None
-        else:  # aiohttp's reader: one message per receive(), the data ones routed here without another call
+        else:  # ws.receive(), one await per message (a connector we could not take over)
             receive = self._ws.receive
             feed_frame = router.feed_frame
             while not pending:
@@ -280,16 +364,10 @@ class GatewayConnection:
         return item
 
     def _route_other(self, message: aiohttp.WSMessage) -> None:
-        """Route one message delivered by aiohttp's reader that is not BINARY or TEXT."""
-        kind = message.type
-        if kind is _CLOSE:
-            self._pending.append(_fast.router.CloseFrame(int(message.data), str(message.extra or "")))
-        elif kind in _CLOSED_TYPES:
-            msg = "Socket has closed"
-            raise errors.GatewayConnectionError(msg)
-        elif kind is not aiohttp.WSMsgType.PING and kind is not aiohttp.WSMsgType.PONG:
-            reason = f"websocket error: {type(message.data).__name__}: {message.data}"
-            raise errors.GatewayTransportError(reason) from self._ws.exception()
+        """Route one message delivered by ``ws.receive()`` that is not BINARY or TEXT."""
+        item = _control_item(message)
+        if item is not None:
+            self._pending.append(item)
 
     async def send(self, data: bytes) -> None:
         """Send one JSON payload as a TEXT frame."""

@@ -7,6 +7,7 @@ import collections
 import typing
 
 import orjson
+import pytest
 from hikari import errors
 
 from hikari_shard import _fast, _transport
@@ -118,3 +119,28 @@ async def test_a_frame_with_reserved_bits_is_a_transport_error() -> None:
     assert feed.feed_data(stream(0, 1) + bytes(frame)) == (True, b"")
     assert consumer.seqs == [0]
     assert isinstance(pending[-1], errors.GatewayTransportError)
+
+
+def test_the_installed_aiohttps_reader_routes_and_a_changed_one_is_not_taken_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """aiohttp's reader is not public API: the pure build checks it delivers to our queue before taking over."""
+    _transport._reader_routes.cache_clear()
+    assert _transport._reader_routes()
+
+    class Changed:  # a reader whose queue is fed some other way: nothing reaches ours
+        def __init__(self, queue: object, *args: object, **kwargs: object) -> None:
+            pass
+
+        def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+            return False, b""
+
+    _transport._reader_routes.cache_clear()
+    monkeypatch.setattr(_transport, "_AiohttpReader", Changed)
+    try:
+        assert not _transport._reader_routes()
+        monkeypatch.setattr(_transport, "_AiohttpReader", None)
+        _transport._reader_routes.cache_clear()
+        assert not _transport._reader_routes()
+    finally:
+        _transport._reader_routes.cache_clear()

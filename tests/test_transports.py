@@ -1,8 +1,10 @@
 """Our frame-parser takeover over TLS (wss, self-signed CA), through an HTTP proxy, and under uvloop.
 
-The compiled build reads the websocket with our own frame parser once aiohttp has connected
-(``GatewayConnection._fast_reader``); the pure build uses aiohttp's reader.  Each test checks which
-one ran, that every dispatch arrived in order, and that a dropped connection resumes.
+Once aiohttp has connected, the shard reads the websocket itself (``GatewayConnection._fast_reader``):
+the compiled build with our frame parser, the pure build with aiohttp's reader feeding the router.
+Each test checks that it did, that every dispatch arrived in order, and that a dropped connection
+resumes.  When aiohttp's connector is not one we can take over, ``ws.receive()`` reads instead: the
+last test forces that path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from hikari.impl import config
 
 from helpers import TOKEN, Recorder, make_shard, running, until
+from hikari_shard import _fast, _transport
 from hikari_shard.testing import GatewayEmulator
 
 trustme = pytest.importorskip("trustme")
@@ -87,10 +90,10 @@ def _contexts(ca: typing.Any) -> tuple[ssl.SSLContext, ssl.SSLContext]:
     return server, client
 
 
-async def _exercise(emulator: GatewayEmulator, **kwargs: typing.Any) -> None:
+async def _exercise(emulator: GatewayEmulator, *, fast_reader: bool = True, **kwargs: typing.Any) -> None:
     manager = Recorder()
     async with running(make_shard(emulator, manager=manager, **kwargs)) as shard:
-        assert shard._conn._fast_reader  # our reader owns the socket in both builds
+        assert shard._conn._fast_reader is fast_reader
         if "url" in kwargs:
             shard._resume_gateway_url = kwargs["url"]  # READY names the emulator's plain url: resume over ours
         for i in range(50):
@@ -100,7 +103,7 @@ async def _exercise(emulator: GatewayEmulator, **kwargs: typing.Any) -> None:
         await until(lambda: len(emulator.connections) == 2 and shard.is_connected, what="the resume")
         await emulator.dispatch("MESSAGE_CREATE", {"i": 50, "text": ""})
         await until(lambda: len(manager.data_of("MESSAGE_CREATE")) == 51, what="51 dispatches")
-        assert shard._conn._fast_reader  # our reader owns the socket in both builds
+        assert shard._conn._fast_reader is fast_reader
     assert [d["i"] for d in manager.data_of("MESSAGE_CREATE")] == list(range(51))
     assert manager.names().count("RESUMED") == 1
 
@@ -166,3 +169,28 @@ def test_under_uvloop() -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main())
+
+
+@pytest.mark.parametrize("why", ["a connector we cannot take over", "an aiohttp reader we cannot route"])
+async def test_the_receive_path(monkeypatch: pytest.MonkeyPatch, why: str) -> None:
+    """``ws.receive()`` delivers when we cannot read the socket ourselves, with the same outcomes."""
+    if why.startswith("a connector"):
+        connector = _transport._connector
+        monkeypatch.setattr(_transport, "_connector", lambda http_settings, _: connector(http_settings, None))
+    elif _fast.IMPLEMENTATION == "compiled":
+        pytest.skip("the compiled build reads with its own parser, whatever aiohttp's reader is")
+    else:
+        monkeypatch.setattr(_transport, "_reader_routes", lambda: False)
+    async with GatewayEmulator(token=TOKEN) as emulator:
+        await _exercise(emulator, fast_reader=False)
+        manager = Recorder()
+        async with running(make_shard(emulator, manager=manager)) as shard:
+            assert shard._conn._fast_reader is False
+            first = len(emulator.connections)
+            await emulator.connections[-1].close(4000, "unknown error")  # resumable: a close frame, routed
+            await until(lambda: len(emulator.connections) == first + 1 and shard.is_connected, what="a resume")
+            await emulator.connections[-1].send_raw(b"{not json", binary=False)  # a transport error: resume
+            await until(lambda: len(emulator.connections) == first + 2 and shard.is_connected, what="a resume")
+            await emulator.dispatch("MESSAGE_CREATE", {"i": 0, "text": ""})
+            await until(lambda: len(manager.data_of("MESSAGE_CREATE")) == 1, what="a dispatch")
+        assert manager.names().count("RESUMED") == 2

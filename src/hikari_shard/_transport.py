@@ -27,7 +27,6 @@ import typing
 
 import aiohttp
 from aiohttp import client_proto
-from aiohttp._websocket import reader as aiohttp_reader
 from hikari import errors
 from hikari.api import shard as shard_api
 from hikari.internal import net
@@ -36,6 +35,15 @@ from hikari_shard import _fast
 
 if typing.TYPE_CHECKING:
     from hikari.impl import config
+
+_QueueBase: typing.Any
+_AiohttpReader: typing.Any
+try:  # aiohttp's websocket reader and its queue are not public API: checked once before use (_reader_routes)
+    from aiohttp._websocket.reader import WebSocketDataQueue as _QueueBase
+    from aiohttp._websocket.reader import WebSocketReader as _AiohttpReader
+except ImportError:  # pragma: no cover - aiohttp moved its reader: the pure build reads with ws.receive()
+    _QueueBase = object
+    _AiohttpReader = None
 
 _BINARY: typing.Final = aiohttp.WSMsgType.BINARY
 _TEXT: typing.Final = aiohttp.WSMsgType.TEXT
@@ -107,7 +115,7 @@ def _websocket_error(exc: object) -> errors.GatewayTransportError:
     return error
 
 
-class _RoutedQueue(aiohttp_reader.WebSocketDataQueue):
+class _RoutedQueue(_QueueBase):  # type: ignore[misc]
     """aiohttp's websocket message queue, but every message goes to the router as soon as it is parsed.
 
     aiohttp's reader (compiled when aiohttp is) hands each message to its queue's ``feed_data``;
@@ -134,11 +142,44 @@ class _RoutedQueue(aiohttp_reader.WebSocketDataQueue):
             self._router.push(item)
 
     def set_exception(self, exc: BaseException, exc_cause: BaseException | None = None) -> None:
-        """aiohttp's reader failed, or the router raised (its errors are hikari's already)."""
-        self._router.push(exc if isinstance(exc, errors.HikariError) else _websocket_error(exc))
+        """aiohttp's reader refused a frame, or the router raised (queued as it is, as from our parser)."""
+        self._router.push(_websocket_error(exc) if isinstance(exc, aiohttp.WebSocketError) else exc)
 
     def feed_eof(self) -> None:
         self._router.push(errors.GatewayConnectionError("Socket has closed"))
+
+
+def _new_aiohttp_reader(router: typing.Any, max_message_size: int) -> typing.Any:
+    """aiohttp's reader as ws_connect builds it for the gateway (no permessage-deflate, bytes for TEXT), routed."""
+    return _AiohttpReader(_RoutedQueue(router), max_message_size, compress=False, decode_text=False)
+
+
+class _Probe:
+    def __init__(self) -> None:
+        self.items: list[object] = []
+
+    def feed_frame(self, opcode: int, payload: bytes) -> None:
+        self.items.append((int(opcode), bytes(payload)))
+
+    def push(self, item: object) -> None:
+        self.items.append(item)
+
+
+@functools.cache
+def _reader_routes() -> bool:
+    """Whether this aiohttp's reader hands its messages to a :class:`_RoutedQueue` as we expect.
+
+    Checked once, on a BINARY message, a ping and a TEXT message.  If not (a future aiohttp
+    changed its internals), the pure build lets aiohttp read and awaits ``ws.receive()``.
+    """
+    if _AiohttpReader is None:
+        return False
+    probe = _Probe()
+    try:
+        _new_aiohttp_reader(probe, 1 << 10).feed_data(b"\x82\x02{}\x89\x01p\x81\x02[]")
+    except Exception:  # any failure means "do not take over"
+        return False
+    return probe.items == [(2, b"{}"), _fast.router.PingFrame(b"p"), (1, b"[]")]
 
 
 class _FrameFeed:
@@ -166,11 +207,8 @@ class _FrameFeed:
         self._router = router
         if _fast.IMPLEMENTATION == "compiled":
             self._feed = _fast.frames.FrameParser(router.feed_frame, max_message_size=self._max_message_size).feed_data
-        else:  # aiohttp's reader, as ws_connect builds it for the gateway (no permessage-deflate, bytes for TEXT)
-            reader = aiohttp_reader.WebSocketReader(
-                _RoutedQueue(router), self._max_message_size, compress=False, decode_text=False
-            )
-            self._feed = reader.feed_data
+        else:
+            self._feed = _new_aiohttp_reader(router, self._max_message_size).feed_data
         if self._early:
             early = bytes(self._early)
             self._early.clear()
@@ -289,7 +327,9 @@ class GatewayConnection:
         """
         exit_stack = contextlib.AsyncExitStack()
         try:
-            frame_feed: _FrameFeed | None = _FrameFeed(max_message_size)
+            frame_feed: _FrameFeed | None = None
+            if _fast.IMPLEMENTATION == "compiled" or _reader_routes():
+                frame_feed = _FrameFeed(max_message_size)
             connector, taken_over = _connector(http_settings, frame_feed)
             if not taken_over:
                 frame_feed = None

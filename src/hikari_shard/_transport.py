@@ -6,7 +6,8 @@ split into websocket messages, inflated, routed and consumed inside ``data_recei
 Python-level await per message.  The compiled hot paths split frames with our compiled parser; the
 pure twins with aiohttp's own reader, whose messages go straight to the router instead of into
 aiohttp's queue (:class:`_RoutedQueue`).  Only when aiohttp's connector is not the one we know how
-to take over does ``ws.receive()`` deliver the messages, one await each.
+to take over (or, in the pure build, its reader does not route as we expect: :func:`_reader_routes`)
+does ``ws.receive()`` deliver the messages, one await each.
 
 Either way every message ends in :meth:`Router.feed_frame <hikari_shard._pure.router.Router.feed_frame>`,
 and what the async side must act on comes out of :meth:`GatewayConnection.next_item`.  Everything
@@ -318,7 +319,8 @@ class GatewayConnection:
 
         Our frame feed reads the socket from the first byte after the upgrade (the reader aiohttp
         built for the websocket never sees a frame), unless aiohttp's connector is not the one we
-        know how to take over: then ``ws.receive()`` delivers the messages.
+        know how to take over or, in the pure build, aiohttp's reader does not route as we expect:
+        then ``ws.receive()`` delivers the messages.
 
         Raises
         ------
@@ -388,7 +390,7 @@ class GatewayConnection:
                     await waiter
                 finally:
                     router.waiter = None
-        else:  # ws.receive(), one await per message (a connector we could not take over)
+        else:  # ws.receive(), one await per message (we could not take the socket over)
             receive = self._ws.receive
             feed_frame = router.feed_frame
             while not pending:

@@ -242,6 +242,35 @@ def test_frames(benchmark: BenchmarkFixture, implementation: str, socket_chunks:
     assert benchmark(run) == DISPATCHES
 
 
+def test_frames_as_the_pure_build_reads(benchmark: BenchmarkFixture, socket_chunks: list[bytes]) -> None:
+    """What the pure build frames with: aiohttp's reader, each message handed on by ``_RoutedQueue``.
+
+    ``_pure/frames.py`` (the ``pure`` row) is the reference twin of the compiled parser; the pure
+    build takes the socket over with aiohttp's own reader instead, which costs less.
+    """
+    _label(benchmark, "frames: 64 KiB socket reads to messages", "pure build (aiohttp's reader, routed)")
+    from hikari_shard import _transport
+
+    if not _transport._reader_routes():
+        pytest.skip("this aiohttp's reader does not route: the pure build awaits ws.receive()")
+
+    class Router:
+        __slots__ = ("feed_frame", "push")
+
+        def __init__(self, messages: list[bytes]) -> None:
+            self.feed_frame = lambda opcode, payload: messages.append(payload)
+            self.push = messages.append
+
+    def run() -> int:
+        messages: list[bytes] = []
+        feed = _transport._new_aiohttp_reader(Router(messages), 0).feed_data
+        for chunk in socket_chunks:
+            feed(chunk)
+        return len(messages)
+
+    assert benchmark(run) == DISPATCHES
+
+
 # -- rate limit: the check before every send --------------------------------------------------------
 
 SENDS = 10_000

@@ -601,7 +601,7 @@ async def test_a_replay_of_dispatches_already_seen_is_dropped(caplog: pytest.Log
 
 
 async def test_server_pings_are_answered() -> None:
-    """A websocket ping from the server gets its pong (the compiled path answers them itself)."""
+    """A websocket ping from the server gets its pong (our reader queues it and the shard answers, in both builds)."""
     async with no_leaks(), MiniGateway() as gateway:
         recorder = Recorder()
         shard = make_shard(gateway, manager=recorder, compression=None)

@@ -9,6 +9,8 @@ import typing
 import orjson
 import pytest
 from hikari import errors
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hikari_shard import _fast, _transport
 from hikari_shard.testing import encode_frame
@@ -144,3 +146,49 @@ def test_the_installed_aiohttps_reader_routes_and_a_changed_one_is_not_taken_ove
         assert not _transport._reader_routes()
     finally:
         _transport._reader_routes.cache_clear()
+
+
+@st.composite
+def _websocket_stream(draw: st.DrawFn) -> tuple[bytes, list[int]]:
+    """Messages a server may send (text/binary, some fragmented, pings and pongs between fragments), and cut points."""
+    frames: list[bytes] = []
+    for _ in range(draw(st.integers(1, 6))):
+        if draw(st.booleans()):
+            frames.append(encode_frame(draw(st.sampled_from((9, 10))), draw(st.binary(max_size=125))))
+        opcode = draw(st.sampled_from((1, 2)))
+        size = draw(st.sampled_from((0, 1, 125, 126, 127, 65535, 65536, 70000)))
+        payload = bytes(draw(st.integers(0, 255)) for _ in range(3)) * (size // 3) + b"x" * (size % 3)
+        pieces = draw(st.integers(1, 3))
+        bounds = sorted(draw(st.lists(st.integers(0, size), min_size=pieces - 1, max_size=pieces - 1)))
+        parts = [payload[a:b] for a, b in zip([0, *bounds], [*bounds, size], strict=True)]
+        for i, part in enumerate(parts):
+            frames.append(encode_frame(opcode if i == 0 else 0, part, fin=i == len(parts) - 1))
+            if i < len(parts) - 1 and draw(st.booleans()):
+                frames.append(encode_frame(9, b"mid-message"))
+    data = b"".join(frames)
+    return data, sorted(draw(st.lists(st.integers(0, len(data)), max_size=8)))
+
+
+@given(_websocket_stream())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_the_pure_builds_framing_delivers_what_our_parser_does(case: tuple[bytes, list[int]]) -> None:
+    """aiohttp's reader feeding a ``_RoutedQueue`` (the pure build) agrees with our reference parser, split anyhow."""
+    from hikari_shard._pure import frames
+
+    data, cuts = case
+    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    ours: list[object] = []
+
+    def on_message(opcode: int, payload: bytes) -> None:
+        if opcode == frames.OP_PING:
+            ours.append(_fast.router.PingFrame(bytes(payload)))
+        elif opcode != frames.OP_PONG:
+            ours.append((opcode, bytes(payload)))
+
+    parser = frames.FrameParser(on_message, max_message_size=1 << 20)
+    probe = _transport._Probe()
+    reader = _transport._new_aiohttp_reader(probe, 1 << 20)
+    for chunk in chunks:
+        parser.feed_data(chunk)
+        assert reader.feed_data(chunk) == (False, b"")
+    assert probe.items == ours

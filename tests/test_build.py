@@ -73,6 +73,8 @@ def test_info_command_reports_the_implementation() -> None:
         [sys.executable, "-m", "hikari_shard", "info"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     assert f"hot paths: {_fast.IMPLEMENTATION}" in out
+    reader = "our compiled parser" if _fast.IMPLEMENTATION == "compiled" else "'s reader, routed in data_received"
+    assert reader in out.split("websocket frames read by: ", 1)[1].splitlines()[0]
 
 
 def test_broken_compiled_import_falls_back_to_pure_with_a_warning() -> None:

@@ -17,6 +17,9 @@ def _info(_: argparse.Namespace) -> int:
     print(f"hot paths: {_fast.IMPLEMENTATION}")
     if _fast.NO_EXTENSIONS_REASON:
         print(f"  why: {_fast.NO_EXTENSIONS_REASON}")
+    from hikari_shard import _transport  # noqa: PLC0415 - aiohttp, only for this line
+
+    print(f"websocket frames read by: {_transport.frame_reader()}")
     print(f"zlib-stream inflated by: {_fast.inflate.STREAM_DECOMPRESSOR}")
     print(f"zstd-stream available: {_fast.inflate.zstd_available()}")
     if _fast.inflate.ZSTD_DECOMPRESSOR is not None:

@@ -17,7 +17,7 @@ reconnect logic sees the exception types a hikari user already handles.
 
 from __future__ import annotations
 
-__all__ = ("GatewayConnection", "classify_close_code", "make_inflator")
+__all__ = ("GatewayConnection", "classify_close_code", "frame_reader", "make_inflator")
 
 import asyncio
 import collections
@@ -183,6 +183,15 @@ def _reader_routes() -> bool:
     return probe.items == [(2, b"{}"), _fast.router.PingFrame(b"p"), (1, b"[]")]
 
 
+def frame_reader() -> str:
+    """Who splits the websocket into messages, when aiohttp's connector can be taken over (``info``, the logs)."""
+    if _fast.IMPLEMENTATION == "compiled":
+        return "our compiled parser, routed in data_received"
+    if _reader_routes():
+        return f"aiohttp {aiohttp.__version__}'s reader, routed in data_received"
+    return f"aiohttp {aiohttp.__version__}'s ws.receive(), one await per message (its reader cannot be routed)"
+
+
 class _FrameFeed:
     """Stands in for aiohttp's websocket reader on the connection's protocol (``set_parser``).
 
@@ -297,12 +306,7 @@ class GatewayConnection:
         self._router = router
         if self._frame_feed is not None:
             self._frame_feed.attach(router)
-        if not self._fast_reader:
-            reader = "aiohttp's ws.receive()"
-        elif _fast.IMPLEMENTATION == "compiled":
-            reader = "our compiled parser"
-        else:
-            reader = "aiohttp's reader, routed in data_received"
+        reader = frame_reader() if self._fast_reader else "aiohttp's ws.receive() (a connector we cannot take over)"
         self._logger.debug("reading frames with %s", reader)
 
     @classmethod

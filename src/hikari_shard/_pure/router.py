@@ -289,14 +289,7 @@ class Router:
             elif name not in ALWAYS_DECODED:
                 return
             # READY/RESUMED/RATE_LIMITED are never deduplicated away: the handshake depends on them.
-        # _count's body, inlined: a method call per dispatch costs the pure build ~400 instructions.
-        try:
-            self.events[name] += 1
-        except KeyError:
-            self.events[name] = 1
-        recorder = self.recorder  # read once: a recording's watcher thread may clear it meanwhile
-        if recorder is not None:
-            recorder(raw)
+        self._count(name, raw)
         if name in ALWAYS_DECODED:
             self._on_special(name, data)
         try:

@@ -27,7 +27,7 @@ from hikari import intents as intents_
 from hikari.api import shard as shard_api
 from hikari.internal import data_binding, ux
 
-from hikari_shard import _consumers, _fast, _transport, recorder, statistics
+from hikari_shard import _consumers, _context, _fast, _transport, recorder, sessions, statistics
 
 if typing.TYPE_CHECKING:
     import datetime
@@ -197,10 +197,14 @@ class GatewayShardImpl(shard_api.GatewayShard):
 
     __slots__: typing.Sequence[str] = (
         "_activity",
+        "_background",
         "_capabilities",
+        "_close_preference",
+        "_closing_resumable",
         "_compression",
         "_conn",
         "_consumers",
+        "_context",
         "_dumps",
         "_event_factory",
         "_event_manager",
@@ -214,6 +218,8 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_is_afk",
         "_is_closing",
         "_keep_alive_task",
+        "_kept_session",
+        "_key",
         "_large_threshold",
         "_last_heartbeat_ack_received",
         "_last_heartbeat_sent",
@@ -230,6 +236,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_shard_id",
         "_stats",
         "_status",
+        "_stored",
         "_token",
         "_user_id",
     )
@@ -270,9 +277,14 @@ class GatewayShardImpl(shard_api.GatewayShard):
             raise NotImplementedError(msg)
 
         self._activity = initial_activity
+        self._background: set[asyncio.Task[None]] = set()
         self._capabilities = capabilities
+        self._close_preference: bool | None = None  # what the bot's close(resumable=...) asked for
+        self._closing_resumable = False
         self._compression = compression
         self._consumers = _consumers.ConsumerIndex(event_manager)
+        # The bot's session store and identify queue (or the process-wide ones): see hikari_shard._context.
+        self._context = _context.current()
         self._conn: _transport.GatewayConnection | None = None
         self._dumps = dumps
         self._event_factory = event_factory
@@ -287,6 +299,9 @@ class GatewayShardImpl(shard_api.GatewayShard):
         self._is_afk = initial_is_afk
         self._is_closing = False
         self._keep_alive_task: asyncio.Task[None] | None = None
+        self._kept_session: sessions.SessionRecord | None = None
+        # The bot's id (read from the token, never the token itself) keys its saved sessions and queue slots.
+        self._key = sessions.bot_key(token)
         self._large_threshold = large_threshold
         self._last_heartbeat_ack_received = float("nan")
         self._last_heartbeat_sent = float("nan")
@@ -304,6 +319,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         self._shard_id = shard_id
         self._stats = statistics.ShardCounters()
         self._status = initial_status
+        self._stored = False
         self._token = token
         self._user_id: snowflakes.Snowflake | None = None
 
@@ -374,8 +390,9 @@ class GatewayShardImpl(shard_api.GatewayShard):
             msg = "Cannot run more than one instance of one shard concurrently"
             raise errors.ComponentStateConflictError(msg)
 
-        # Every start() is a new session: a shard that is not running holds none worth resuming (close()
-        # ended it with 1001, a fatal close code ended it, or the event loop that ran it is gone).
+        # Every start() begins from nothing but a session that close(resumable=True) kept, or one saved in
+        # the bot's session store (the keep-alive task looks it up before it connects); any other session
+        # is gone (close() ended it with 1001, a fatal close code ended it, or its event loop is gone).
         self._begin_new_session()
         self._handshake_event = handshake_event = asyncio.Event()
         self._is_closing = False
@@ -403,7 +420,18 @@ class GatewayShardImpl(shard_api.GatewayShard):
 
         self._keep_alive_task = keep_alive
 
-    async def close(self) -> None:
+    async def close(self, *, resumable: bool | None = None) -> None:
+        """Close the shard.
+
+        Parameters
+        ----------
+        resumable
+            `True` closes with a code that keeps the session on Discord's side (never 1000/1001) and
+            keeps it for the next :meth:`start`, and saves it in the bot's session store if it has one
+            (a warm restart: the next process RESUMEs instead of identifying).  `False` ends the session
+            (1001) and deletes a saved one.  The default is `True` when a session store is configured
+            (``hikari_shard.install(sessions=...)``), else `False` (hikari's behaviour).
+        """
         task = self._keep_alive_task
         if task is None:
             msg = "Cannot close an inactive shard"
@@ -412,7 +440,15 @@ class GatewayShardImpl(shard_api.GatewayShard):
         # A task of an event loop that is gone can neither be cancelled nor awaited here: nothing of it runs.
         same_loop = task.get_loop() is asyncio.get_running_loop()
         if not self._is_closing:
-            self._logger.info("shard has been requested to shutdown")
+            if resumable is None:
+                resumable = self._close_preference
+            if resumable is None:
+                resumable = self._context.store is not None
+            # A shard that already died (a fatal close code) has no session left to keep.
+            self._closing_resumable = resumable and not task.done()
+            self._logger.info(
+                "shard has been requested to shutdown%s", " (resumable)" if self._closing_resumable else ""
+            )
             self._is_closing = True
             if same_loop:
                 task.cancel()
@@ -426,10 +462,20 @@ class GatewayShardImpl(shard_api.GatewayShard):
         self._keep_alive_task = None
         self._handshake_event = None
         self._limiter.close()  # releases commands waiting on it; start() builds a fresh one
-        # Closing with 1001 ended the session on Discord's side: nothing of it may be resumed.
+        record = self._resumable_record() if self._closing_resumable else None
+        if record is not None:
+            # Closed with a temporary code: Discord keeps the session; the next start() resumes it.
+            self._kept_session = record
+            if await self._context.save(record, self._logger):
+                self._stored = True
+        else:
+            # Closing with 1001 ended the session on Discord's side: nothing of it may be resumed.
+            self._session_invalidated()
         self._forget_session()
         self._user_id = None
         self._is_closing = False
+        self._closing_resumable = False
+        self._close_preference = None
         self._logger.info("shard shutdown successfully")
         error = self._retrieve(task)
         if error is not None and not isinstance(error, errors.GatewayError):
@@ -441,6 +487,56 @@ class GatewayShardImpl(shard_api.GatewayShard):
         if not task.done() or task.cancelled():
             return None
         return task.exception()
+
+    def _resumable_record(self) -> sessions.SessionRecord | None:
+        """The session as a warm restart resumes it: at the seq of the last dispatch handed to the event manager."""
+        seq = self._current_seq()
+        if self._session_id_value is None or seq is None or self._user_id is None:
+            return None
+        return sessions.SessionRecord(
+            user_id=self._key,
+            shard_id=self._shard_id,
+            shard_count=self._shard_count,
+            session_id=self._session_id_value,
+            seq=seq,
+            resume_url=self._resume_gateway_url or self._gateway_url,
+            intents=int(self._intents),
+            saved_at=time.time(),
+        )
+
+    async def _restore_session(self) -> None:
+        """Take up the session close(resumable=True) kept, or the one saved in the store, if it still fits."""
+        record, self._kept_session = self._kept_session, None
+        if record is None:
+            record = await self._context.load(self._key, self._shard_id, self._shard_count, self._logger)
+            if record is None:
+                return
+            self._stored = True
+        why = self._context.usable(record, self._shard_id, self._shard_count, int(self._intents))
+        if why is not None:
+            self._logger.info("not resuming saved session %s: %s; will identify", record.session_id, why)
+            self._session_invalidated()
+            return
+        self._logger.info("will resume saved session %s at seq %s", record.session_id, record.seq)
+        self._session_id_value = record.session_id
+        self._seq_value = record.seq
+        self._resume_gateway_url = record.resume_url
+        self._user_id = snowflakes.Snowflake(record.user_id)
+
+    def _session_invalidated(self) -> None:
+        """The session is gone for good: forget it, and delete it from the store (in the background)."""
+        self._forget_session()
+        self._drop_stored()
+
+    def _drop_stored(self) -> None:
+        if not self._stored:
+            return
+        self._stored = False
+        task = asyncio.ensure_future(
+            self._context.delete(self._key, self._shard_id, self._shard_count, self._logger)
+        )
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _begin_new_session(self) -> None:
         """Forget everything of the last session: the next connection identifies on the gateway URL."""
@@ -707,6 +803,8 @@ class GatewayShardImpl(shard_api.GatewayShard):
             self._handshake_event.set()
         elif name == _RESUMED:
             self._stats.resumed += 1
+            # A saved session is used once: a crash after this must not resume from its older seq.
+            self._drop_stored()
             self._logger.info("resumed session [session:%s, seq:%s]", self._session_id_value, self._current_seq())
             self._handshake_event.set()
         else:
@@ -745,7 +843,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     self._logger.info("received invalid session, will resume existing session")
                     raise _Reconnect("INVALID_SESSION (resumable)")
                 self._logger.info("received invalid session, will need to start a new session")
-                self._forget_session()
+                self._session_invalidated()
                 raise _Reconnect("INVALID_SESSION", delay=random.uniform(*_INVALID_SESSION_WAIT))
             elif op == _HELLO:
                 self._logger.debug("ignoring a second HELLO")
@@ -894,6 +992,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     priority=True,
                 )
             else:
+                await self._wait_for_identify_slot(tasks)
                 self._logger.info("identifying with new session")
                 self._stats.identifies += 1
                 await self._send_json(self._identify_payload(), priority=True)
@@ -939,8 +1038,9 @@ class GatewayShardImpl(shard_api.GatewayShard):
             self._router = None
             # Commands waiting for a slot on this connection wait for the next session instead.
             self._limiter.close(_SessionEnded())
-            code = _CLOSE_CODE_PERMANENT if self._is_closing else _RESUME_CLOSE_CODE
-            reason = b"shard disconnecting permanently" if self._is_closing else b"shard disconnecting temporarily"
+            permanent = self._is_closing and not self._closing_resumable
+            code = _CLOSE_CODE_PERMANENT if permanent else _RESUME_CLOSE_CODE
+            reason = b"shard disconnecting permanently" if permanent else b"shard disconnecting temporarily"
             try:
                 await asyncio.shield(conn.close(code=code, message=reason))
             except asyncio.CancelledError:
@@ -956,7 +1056,21 @@ class GatewayShardImpl(shard_api.GatewayShard):
             if cancelled:
                 raise asyncio.CancelledError
 
+    async def _wait_for_identify_slot(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for this shard's identify bucket and budget, while the connection's tasks keep running."""
+        gate = asyncio.ensure_future(self._context.before_identify(self._key, self._shard_id, self._logger))
+        try:
+            done, _ = await asyncio.wait((gate, *tasks), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            await _cancel_and_wait(gate)
+        for task in done:
+            task.result()  # the gate's error, or why the connection ended meanwhile
+
     async def _keep_alive(self) -> None:
+        try:
+            await self._restore_session()
+        except asyncio.CancelledError:
+            return
         attempt = 0  # reconnects since the last healthy connection
         while True:
             delay = _backoff_delay(attempt)
@@ -985,7 +1099,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     )
                     raise
                 if action == "identify":
-                    self._forget_session()
+                    self._session_invalidated()
                 self._logger.info(
                     "server has closed the connection, will %s [code:%s, reason:%s]",
                     "start a new session" if action == "identify" else "attempt to resume",

@@ -75,14 +75,16 @@ class GatewayContext:
             logger.warning(message, *args)
 
     # -- the session store -------------------------------------------------------------------------
-    async def load(self, key: int, shard_id: int, shard_count: int, logger: logging.Logger) -> sessions.SessionRecord | None:
+    async def load(
+        self, key: int, shard_id: int, shard_count: int, logger: logging.Logger
+    ) -> sessions.SessionRecord | None:
         """The saved session of a shard, or `None` (none saved, or the store failed: logged)."""
         if self.store is None:
             return None
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 return await self.store.load(key, shard_id, shard_count)
-        except Exception as ex:  # noqa: BLE001 - a store never stops a shard
+        except Exception as ex:
             logger.warning("could not read the saved session, will identify (%s: %s)", type(ex).__name__, ex)
             return None
 
@@ -93,7 +95,7 @@ class GatewayContext:
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 await self.store.save(record)
-        except Exception as ex:  # noqa: BLE001 - a store never stops a shard
+        except Exception as ex:
             logger.warning("could not save the session for a warm restart (%s: %s)", type(ex).__name__, ex)
             return False
         logger.info("saved session %s at seq %s for a warm restart", record.session_id, record.seq)
@@ -106,12 +108,10 @@ class GatewayContext:
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 await self.store.delete(key, shard_id, shard_count)
-        except Exception as ex:  # noqa: BLE001 - a store never stops a shard
+        except Exception as ex:
             logger.warning("could not delete the saved session (%s: %s)", type(ex).__name__, ex)
 
-    def usable(
-        self, record: sessions.SessionRecord, shard_id: int, shard_count: int, intents: int
-    ) -> str | None:
+    def usable(self, record: sessions.SessionRecord, shard_id: int, shard_count: int, intents: int) -> str | None:
         """Why a saved session cannot be resumed by this shard, or `None` if it can."""
         if record.shard_id != shard_id or record.shard_count != shard_count:
             return f"it is for shard {record.shard_id} of {record.shard_count}"
@@ -131,7 +131,7 @@ class GatewayContext:
         else:
             try:
                 await shared.acquire(key, shard_id, self.max_concurrency)
-            except Exception as ex:  # noqa: BLE001 - a shared queue that fails falls back, loudly
+            except Exception as ex:
                 self.warn_once(
                     logger,
                     "queue",

@@ -252,7 +252,7 @@ def _headlines(summary: Sequence[dict[str, typing.Any]]) -> list[str]:
 def _noise_note(summary: Sequence[dict[str, typing.Any]], rounds: int) -> list[str]:
     """How noisy the run was (the spread of CPU per dispatch over rounds), and where exact ratios come from."""
     exact = (
-        f"For exact ratios, count instructions instead: {INSTRUCTION_TOOL} (callgrind; the README's"
+        f"For exact ratios, count instructions instead: {INSTRUCTION_TOOL} (callgrind; docs/performance.md,"
         ' "How close to the floor").'
     )
     spreads = [entry for entry in summary if entry.get("cpu_spread") is not None]

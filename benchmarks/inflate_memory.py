@@ -131,10 +131,8 @@ def child(impl: str, scheme: str, path: str, mode: str) -> None:
     except errors.GatewayTransportError:
         length = -1
     elapsed = time.perf_counter() - started
-    if mode == "traced":
-        growth = tracemalloc.get_traced_memory()[1] - before
-    else:
-        growth = _status("VmHWM") - before
+    peak = tracemalloc.get_traced_memory()[1] if mode == "traced" else _status("VmHWM")
+    growth = peak - before
     print(growth, elapsed, length)
 
 
@@ -170,7 +168,7 @@ def main() -> None:
         for impl in args.impl.split(","):
             for scheme in schemes:
                 for case in args.case.split(","):
-                    path, size = inputs[scheme, case]
+                    path, _ = inputs[scheme, case]
                     rss, elapsed, length = measure(impl, scheme, path, "rss")
                     traced, _, _ = measure(impl, scheme, path, "traced")
                     message = "refused" if length < 0 else f"{length / MiB:.2f}"

@@ -102,7 +102,9 @@ def peak_of(function: typing.Callable[[], bytes]) -> tuple[int, int, bytes]:
         tracemalloc.stop()
 
 
-def decompressors(zlibng: types.ModuleType, libzstd: types.ModuleType | None) -> list[tuple[str, typing.Any, typing.Any]]:
+def decompressors(
+    zlibng: types.ModuleType, libzstd: types.ModuleType | None
+) -> list[tuple[str, typing.Any, typing.Any]]:
     pairs = [("zlibng", zlibng.decompressobj(), zlib_frames)]
     if libzstd is not None:
         pairs.append(("libzstd", libzstd.Decompressor(27), zstd_frames))
@@ -110,9 +112,7 @@ def decompressors(zlibng: types.ModuleType, libzstd: types.ModuleType | None) ->
 
 
 @pytest.mark.parametrize("library", ["zlibng", "libzstd"])
-def test_a_bomb_peaks_at_the_limit_not_twice_it(
-    library: str, request: pytest.FixtureRequest
-) -> None:
+def test_a_bomb_peaks_at_the_limit_not_twice_it(library: str, request: pytest.FixtureRequest) -> None:
     module = request.getfixturevalue(library)
     first, bomb = zlib_bomb() if library == "zlibng" else zstd_bomb()
     decompress = (module.decompressobj() if library == "zlibng" else module.Decompressor(27)).decompress
@@ -181,9 +181,7 @@ def test_an_error_after_the_output_moved_into_its_bytes_frees_it(library: str, r
     assert held < MiB + 64 * 1024, f"{library} kept {held} bytes after the error (its scratch is 1 MiB)"
 
 
-@pytest.mark.parametrize(
-    "size", [MiB - 1, MiB, MiB + 1, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 3 * MiB + 12_345]
-)
+@pytest.mark.parametrize("size", [MiB - 1, MiB, MiB + 1, 2 * MiB - 1, 2 * MiB, 2 * MiB + 1, 3 * MiB + 12_345])
 def test_outputs_around_the_scratch_and_step_sizes(
     zlibng: types.ModuleType, size: int, request: pytest.FixtureRequest
 ) -> None:

@@ -11,6 +11,7 @@ installed library) shows the compiled inflators then fall back, say so once at W
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -168,3 +169,18 @@ def test_the_inflaters_this_platform_must_run() -> None:
     if zstd is not None and zstd.__name__ == "backports.zstd":
         assert inflate.ZSTD_DECOMPRESSOR is not None
         assert inflate.ZSTD_DECOMPRESSOR.endswith("(C API)") is expected, inflate.ZSTD_DECOMPRESSOR
+
+
+def test_the_wheels_workflow_sets_the_expectation_per_os() -> None:
+    """Every wheel leg says which inflater its tests must find, and keeps the extensions required."""
+    yaml = pytest.importorskip("yaml")
+    root = pathlib.Path(__file__).resolve().parent.parent
+    workflow = yaml.safe_load((root / ".github" / "workflows" / "wheels.yml").read_text(encoding="utf-8"))
+    job = workflow["jobs"]["wheels"]
+    (step,) = [step for step in job["steps"] if str(step.get("uses", "")).startswith("pypa/cibuildwheel")]
+    environment = step["env"]["CIBW_TEST_ENVIRONMENT"]  # GitHub fills in the matrix value
+    assert environment == "HIKARI_SHARD_REQUIRE_EXTENSIONS=1 HIKARI_SHARD_EXPECT_C_API=${{ matrix.c_api }}"
+    expected = {leg["os"]: leg["c_api"] for leg in job["strategy"]["matrix"]["include"]}
+    assert {os_: value for os_, value in expected.items() if os_.startswith("windows")} == {"windows-latest": "0"}
+    assert all(value == "1" for os_, value in expected.items() if os_.startswith(("ubuntu", "macos"))), expected
+    assert len(expected) == 5, expected

@@ -192,19 +192,29 @@ async def test_record_a_bot_before_it_starts_and_limits(tmp_path: pathlib.Path) 
     manager = Recorder()
     bot = _FakeBot(manager)
     async with GatewayEmulator(token=TOKEN) as gateway:
+        # The limit counts every payload captured, READY (left out of the file) included: measure the READY.
+        probe = recorder.record(bot, tmp_path / "probe.jsonl")
+        async with running(make_shard(gateway, manager=manager)):
+            pass
+        assert probe.close() == 0
+        ready = probe.size
+        assert ready > 0
         shard = make_shard(gateway, manager=manager)
         other = make_shard(gateway, manager=Recorder())  # another bot's shard: not recorded
-        small = recorder.record(bot, tmp_path / "small.jsonl", limit_bytes=500)
+        small = recorder.record(bot, tmp_path / "small.jsonl", limit_bytes=ready + 500)
         everything = recorder.record(bot, tmp_path / "all.jsonl")
         assert recorder.recorder_for(other) is None
+        before = len(manager.raw)
         async with running(shard):
             for number in range(20):
                 await gateway.dispatch("TYPING_START", {"channel_id": "1", "user_id": str(number), "timestamp": 3})
-            await until(lambda: len(manager.raw) == 21)
-            # Only the first recording that matches a shard records it; its size limit stops it.
-            await until(lambda: shard._router.recorder is None, what="the watcher to stop the recording")
+            await until(lambda: len(manager.raw) == before + 21)
+            # Only the first recording that matches a shard records it; its size limit stops it, at the
+            # payload that would have passed it.
+            assert shard._router.recorder is None
         assert small.stopped
         assert 0 < small.close() < 20
+        assert ready < small.size <= ready + 500
         assert 0 < (tmp_path / "small.jsonl").stat().st_size <= 500
         assert everything.close() == 0
         assert everything.close() == 0  # idempotent

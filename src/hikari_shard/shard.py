@@ -768,7 +768,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             pending=conn.pending,
         )
         router.seq = self._seq_value
-        router.recorder = recorder.recorder_for(self)
+        recorder.attach(self, router)  # under the recorder's lock: a recording that stops takes it back
         return router
 
     def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:

@@ -30,15 +30,19 @@ DEFAULT_MAX_AGE: typing.Final = 300.0
 STORE_TIMEOUT: typing.Final = 5.0
 """The longest a shard waits on its session store for one call, over the store's own timeouts."""
 
-_LOCAL_QUEUE: identify.LocalIdentifyQueue | None = None
+_LOCAL_QUEUE: tuple[asyncio.AbstractEventLoop, identify.LocalIdentifyQueue] | None = None
 
 
 def local_queue() -> identify.LocalIdentifyQueue:
-    """The process-wide in-process identify queue: every shard of this process without a shared one."""
+    """The in-process identify queue shared by every shard of this event loop without a shared one.
+
+    One per event loop: its locks belong to the loop that made them (``bot.run()`` makes a new one).
+    """
     global _LOCAL_QUEUE
-    if _LOCAL_QUEUE is None:
-        _LOCAL_QUEUE = identify.LocalIdentifyQueue()
-    return _LOCAL_QUEUE
+    loop = asyncio.get_running_loop()
+    if _LOCAL_QUEUE is None or _LOCAL_QUEUE[0] is not loop:
+        _LOCAL_QUEUE = (loop, identify.LocalIdentifyQueue())
+    return _LOCAL_QUEUE[1]
 
 
 @dataclasses.dataclass(slots=True)

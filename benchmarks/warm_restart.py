@@ -95,7 +95,7 @@ async def run_restart(
     emulator: GatewayEmulator,
     stream: Stream,
     *,
-    timeout: float,
+    timeout: float,  # noqa: ASYNC109 - the wait's bound, handed to BotProcess.wait_for
 ) -> dict[str, typing.Any]:
     """Stop ``old`` (SIGTERM), start ``new``, wait until it is live on every shard; what it cost."""
     stopped_at = time.time()
@@ -127,7 +127,7 @@ def redis_server() -> typing.Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with tempfile.TemporaryDirectory() as folder:
-        process = subprocess.Popen(  # noqa: S603 - Debian's redis-server, on loopback
+        process = subprocess.Popen(
             [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
             stdout=subprocess.DEVNULL,
         )
@@ -157,14 +157,16 @@ async def main_async(args: argparse.Namespace, redis_url: str | None) -> dict[st
         processes: list[BotProcess] = []
 
         def bot(name: str, sessions: str | None) -> BotProcess:
-            process = BotProcess(rest_url=emulator.rest_url, token=token, out=folder / f"{name}.jsonl", sessions=sessions)
+            out = folder / f"{name}.jsonl"
+            process = BotProcess(rest_url=emulator.rest_url, token=token, out=out, sessions=sessions)
             processes.append(process)
             return process
 
         results: dict[str, typing.Any] = {}
         try:
             first = bot("first", None)
-            print(f"starting a {args.shards}-shard bot without a store (cold, ~{args.shards * 5.25:.0f}s)...", flush=True)
+            cold = args.shards * 5.25
+            print(f"starting a {args.shards}-shard bot without a store (cold, ~{cold:.0f}s)...", flush=True)
             await run_restart(None, first, emulator, stream, timeout=timeout)
             await asyncio.sleep(args.uptime)
             previous = first

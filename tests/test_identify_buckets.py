@@ -8,6 +8,7 @@ a reconnect storm spent the day's ``session_start_limit``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import pathlib
 import typing
@@ -36,7 +37,7 @@ def bucket_gaps(log: list[tuple[float, int]]) -> dict[int, list[float]]:
     times: dict[int, list[float]] = {}
     for at, shard_id in sorted(log):
         times.setdefault(shard_id % MAX_CONCURRENCY, []).append(at)
-    return {bucket: [round(b - a, 2) for a, b in zip(at, at[1:], strict=False)] for bucket, at in times.items()}
+    return {bucket: [round(b - a, 2) for a, b in itertools.pairwise(at)] for bucket, at in times.items()}
 
 
 @pytest.mark.real_identify_queue

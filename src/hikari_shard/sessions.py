@@ -26,6 +26,7 @@ import os
 import pathlib
 import sqlite3
 import threading
+import time
 import typing
 
 import orjson
@@ -179,13 +180,30 @@ class SQLiteFile:
                 connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
                 with self._ready_lock:
                     if not self._ready:
-                        connection.execute("PRAGMA journal_mode = WAL")
-                        connection.executescript(_SCHEMA)
+                        self._set_up(connection)
                         self._ready = True
             finally:
                 os.umask(old_umask)
             self._local.connection = connection
         return connection
+
+    def _set_up(self, connection: sqlite3.Connection) -> None:
+        """WAL and the tables, retried while another process sets up the same fresh file.
+
+        Switching a fresh file to WAL answers "database is locked" at once, without waiting on the
+        busy handler, when another connection does the same at that moment.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.executescript(_SCHEMA)
+            except sqlite3.OperationalError as ex:
+                if "locked" not in str(ex) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
+            else:
+                return
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

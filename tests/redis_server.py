@@ -77,7 +77,7 @@ def redis_url() -> Iterator[str]:
                     "no",
                     "--dir",
                     workdir,
-                ],  # fmt: skip
+                ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 cwd=workdir,

@@ -1,21 +1,12 @@
-"""The extension list: each hot path ``<name>`` becomes ``hikari_shard._fastpath.<name>``, from
+"""The extension list: each hot path ``<name>`` becomes ``hikari_shard._fastpath.<name>``, compiled from
 
-- ``src/_fastpath/<name>.pyx``, a hand-written Cython module (C buffers, ``memchr``, the C API),
-  whose pure-Python twin is ``src/hikari_shard/_pure/<name>.py`` (but ``zlibng`` and ``libzstd``,
-  zlib-ng's and libzstd's C API under the compiled inflators, whose pure counterparts are the
-  ``zlib_ng`` and zstd modules' decompressor objects); or
-- ``src/hikari_shard/_pure/<name>.py`` itself, when there is no such ``.pyx`` but there is a
-  ``src/hikari_shard/_fastpath/<name>.pxd``: that ``.pxd`` adds C types to the one source
-  (Cython's augmenting ``.pxd``), so the pure module and the compiled one are the same file.
+- ``src/_fastpath/<name>.pyx``, hand-written Cython; or
+- ``src/hikari_shard/_pure/<name>.py``, its pure twin, when there is no such ``.pyx`` but there is a
+  ``src/hikari_shard/_fastpath/<name>.pxd`` adding C types to it (a single source).
 
-``src/hikari_shard/_fastpath/<name>.pxd`` is always the C interface of the compiled module
-``hikari_shard._fastpath.<name>``, where that module's name puts it: Cython finds it through
-``include_path=["src"]`` both when it compiles the module and when another one cimports from it
-(``from hikari_shard._fastpath.router cimport Router`` in ``frames.pyx``).  For a ``.pyx`` it
-declares the hand-written module's C attributes and methods (``router.pxd``); alone, it augments
-the single source (``inflate.pxd``, ``ratelimit.pxd``).
-
-Everything else about the package lives in ``pyproject.toml``.  Set ``HIKARI_SHARD_EXTENSIONS``
+A module's ``.pxd`` sits where its name puts it, ``src/hikari_shard/_fastpath/`` (Cython looks it up by
+the module's name, through ``include_path=["src"]``); CONTRIBUTING.md says why it cannot sit beside the
+``.pyx``.  Everything else about the package lives in ``pyproject.toml``.  Set ``HIKARI_SHARD_EXTENSIONS``
 to a comma-separated list of names to build only those (handy while editing one module).
 """
 
@@ -40,9 +31,9 @@ single_source = {
     if pxd.stem not in hand_written
 }
 sources = {**hand_written, **single_source}
-# cythonize regenerates a .c when its source or a file it cimports changed, but it looks for the
-# module's own .pxd only beside the source: a .c older than its .pxd here is stale (a size change
-# would fail at import, "size changed, may indicate binary incompatibility"), so it goes.
+# cythonize regenerates a .c when its source or a file it cimports changed, but looks for the module's
+# own .pxd only beside the source, where Cython's compiler never looks for it: a .c older than its .pxd
+# is stale (importing it would fail, "size changed, may indicate binary incompatibility"), so it goes.
 for name, source in sources.items():
     pxd, c_file = SRC / "hikari_shard" / "_fastpath" / f"{name}.pxd", source.with_suffix(".c")
     if pxd.exists() and c_file.exists() and c_file.stat().st_mtime < pxd.stat().st_mtime:

@@ -230,11 +230,32 @@ def check_table(lines: list[Check]) -> str:
 
 
 def merge_baseline(baseline: dict[str, typing.Any] | None, results: dict[str, typing.Any]) -> dict[str, typing.Any]:
-    """``baseline`` with every row of ``results`` put in (replacing the same scenario, compression, client)."""
+    """``baseline`` with every row of ``results`` put in (replacing the same scenario, compression, client).
+
+    A floor row measured without what its other fields need (a run without the ``hikari`` client,
+    or selective without full) keeps the baseline's ``hikari_skip`` and ``hikari_consumed_work``,
+    which come from hikari's runs alone, and its ``ceiling`` is worked out again from the merged
+    rows: stock / floor on full decode, stock / (floor + hikari's work) selective.
+    """
     if baseline is None or (baseline.get("small"), baseline.get("large")) != (results["small"], results["large"]):
         baseline = {"small": results["small"], "large": results["large"], "rows": []}
     rows = _rows(baseline)
-    rows.update(_rows(results))
+    measured = _rows(results)
+    rows.update({key: row for key, row in measured.items() if key[2] != "floor"})
+    for key, row in measured.items():
+        previous = rows.get(key)
+        if key[2] != "floor" or previous is None or set(previous) <= set(row):
+            rows[key] = row
+            continue
+        floor = {**previous, **row}
+        stock = rows.get((key[0], key[1], "hikari"))  # this run's, else the baseline's
+        if stock is None:
+            floor.pop("ceiling", None)
+        elif key[0] == "selective" and "hikari_consumed_work" in floor:
+            floor["ceiling"] = stock["instructions"] / (floor["instructions"] + floor["hikari_consumed_work"])
+        elif key[0] != "selective":
+            floor["ceiling"] = stock["instructions"] / floor["instructions"]
+        rows[key] = floor
     order = {name: index for index, name in enumerate((*SCENARIOS, *COMPRESSIONS, *CLIENTS, "floor"))}
     merged = sorted(rows.values(), key=lambda r: (order[r["scenario"]], order[r["compression"]], order[r["client"]]))
     return {"small": results["small"], "large": results["large"], "rows": merged}

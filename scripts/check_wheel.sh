@@ -12,8 +12,9 @@
 #      a manylinux tag (as cibuildwheel does).
 #   4. a brand-new venv installs the (repaired) wheel and its zstd extra with CC=/bin/false (no compiler needed),
 #      and, from outside the repo: hikari_shard._fast.IMPLEMENTATION == "compiled", every
-#      hikari_shard._fastpath.<name> imports as native code, and `python -m hikari_shard info`
-#      says "compiled".
+#      hikari_shard._fastpath.<name> imports as native code, `python -m hikari_shard info`
+#      says "compiled", and the inflaters are zlib-ng's and libzstd's C APIs (Linux, macOS) or
+#      the fallback (elsewhere).
 #
 # Usage: scripts/check_wheel.sh            (PYTHON=python3.13 scripts/check_wheel.sh for another one)
 # Env:   PYTHON            interpreter to build and test with (default: python3)
@@ -245,6 +246,34 @@ if run_fresh -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('
         echo "$out" >&2
         fail "python -m hikari_shard info does not report compiled"
     fi
+fi
+
+step "which inflaters run"
+# Linux and macOS: zlib-ng's C API, and libzstd's with backports.zstd (Python 3.14's own _zstd is
+# not known to export it); elsewhere (Windows) the zlib_ng and zstd modules' own objects.
+case "$(uname -s)" in
+Linux|Darwin) EXPECT_C_API=1 ;;
+*) EXPECT_C_API=0 ;;
+esac
+if out=$(EXPECT_C_API=$EXPECT_C_API run_fresh -c "
+import os
+from hikari_shard._fastpath import inflate
+expected = os.environ['EXPECT_C_API'] == '1'
+print('zlib-stream:', inflate.STREAM_DECOMPRESSOR)
+print('zstd-stream:', inflate.ZSTD_DECOMPRESSOR)
+assert inflate.STREAM_DECOMPRESSOR.endswith('(C API)') is expected, inflate.STREAM_DECOMPRESSOR
+try:
+    import backports.zstd
+except ImportError:
+    pass
+else:
+    assert str(inflate.ZSTD_DECOMPRESSOR).endswith('(C API)') is expected, inflate.ZSTD_DECOMPRESSOR
+" 2>&1); then
+    echo "$out"
+    pass "the inflaters this OS must run ($([ "$EXPECT_C_API" = 1 ] && echo "C API" || echo "fallback"))"
+else
+    echo "$out" >&2
+    fail "the inflaters are not the ones this OS must run ($([ "$EXPECT_C_API" = 1 ] && echo "C API" || echo "fallback") expected)"
 fi
 
 summary

@@ -292,3 +292,40 @@ def test_one_round_has_no_spread_to_state() -> None:
     assert all(entry["cpu_spread"] is None for entry in document["summary"])
     text = report.format_report(document)
     assert "Noise: not measured (1 round; --rounds 3 or more shows it)" in text
+
+
+# -- the order of the rows ------------------------------------------------------------------------
+
+
+def test_each_group_prints_stock_then_compiled_then_pure_whatever_order_the_rounds_ran_in() -> None:
+    def ran(scenario: str, compression: str, client: str, round_: int) -> dict[str, typing.Any]:
+        return {**_fake_run(client, round_, 10.0), "scenario": scenario, "compression": compression}
+
+    runs = [  # rounds shuffle the clients, so hikari's first round can come after ours
+        ran("full", "zstd-stream", "pure", 0),
+        ran("full", "zstd-stream", "compiled", 0),
+        ran("full", "zstd-stream", "hikari", 0),
+        ran("full", "zlib-stream", "compiled", 0),
+        ran("full", "zlib-stream", "hikari", 0),
+        ran("full", "zstd-stream", "hikari", 1),
+        ran("selective", "zlib-stream", "pure", 0),
+        ran("selective", "zlib-stream", "hikari", 0),
+        ran("full", "zlib-stream", "pure", 0),
+    ]
+    document = _fake_document(runs, rounds=2)
+    order = [(entry["scenario"], entry["compression"], entry["client"]) for entry in document["summary"]]
+    assert order == [
+        ("full", "zstd-stream", "hikari"),
+        ("full", "zstd-stream", "compiled"),
+        ("full", "zstd-stream", "pure"),
+        ("full", "zlib-stream", "hikari"),
+        ("full", "zlib-stream", "compiled"),
+        ("full", "zlib-stream", "pure"),
+        ("selective", "zlib-stream", "hikari"),
+        ("selective", "zlib-stream", "pure"),
+    ]
+    assert document["summary"][0]["rounds"] == 2
+    table = report.format_report(document).splitlines()
+    labels = ["hikari (stock)", "ours, compiled", "ours, pure"]
+    printed = [next(label for label in labels if label in line) for line in table if any(x in line for x in labels)]
+    assert printed[:8] == [labels[0], labels[1], labels[2], labels[0], labels[1], labels[2], labels[0], labels[2]]

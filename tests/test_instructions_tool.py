@@ -215,14 +215,52 @@ def test_enforced_targets_fail_when_unmet_and_pass_when_met(tool: types.ModuleTy
 
 
 def test_write_baseline_replaces_the_rows_it_measured_and_keeps_the_others(tool: types.ModuleType) -> None:
-    short = run(row("full", "zlib-stream", "compiled", 50_000), row("full", "zlib-stream", "floor", 49_000))
+    short = run(
+        row("full", "zlib-stream", "hikari", 72_000),
+        row("full", "zlib-stream", "compiled", 50_000),
+        row("full", "zlib-stream", "floor", 49_000, ceiling=72_000 / 49_000),
+    )  # --short: stock, compiled and the floor, whose ceiling the run worked out itself
     merged = tool.merge_baseline(today(), short)
-    rows = {(r["scenario"], r["compression"], r["client"]): r["instructions"] for r in merged["rows"]}
-    assert rows[("full", "zlib-stream", "compiled")] == 50_000
-    assert rows[("full", "zlib-stream", "floor")] == 49_000
-    assert rows[("bot", "zlib-stream", "compiled")] == 334_347
+    rows = {(r["scenario"], r["compression"], r["client"]): r for r in merged["rows"]}
+    assert rows[("full", "zlib-stream", "compiled")]["instructions"] == 50_000
+    assert rows[("full", "zlib-stream", "floor")] == row(
+        "full", "zlib-stream", "floor", 49_000, ceiling=72_000 / 49_000
+    )
+    assert rows[("bot", "zlib-stream", "compiled")]["instructions"] == 334_347
+    assert rows[("selective", "zlib-stream", "floor")] == today()["rows"][6]  # not measured: untouched
     assert len(rows) == len(today()["rows"])
     assert tool.merge_baseline(run(small=500, large=2500), short)["rows"] == short["rows"]  # other lengths: replaced
+
+
+def test_write_baseline_from_a_run_without_hikari_keeps_the_floor_rows_fields(tool: types.ModuleType) -> None:
+    """``--client compiled`` measures the floor but not stock: the floor rows lose nothing the baseline had."""
+    partial = run(
+        row("full", "zlib-stream", "compiled", 52_000),
+        row("full", "zlib-stream", "floor", 50_000),  # no ceiling: the run had no stock to divide
+        row("selective", "zlib-stream", "compiled", 90_000),
+        row("selective", "zlib-stream", "floor", 32_000),  # no hikari_consumed_work / hikari_skip either
+    )
+    merged = tool.merge_baseline(today(), partial)
+    rows = {(r["scenario"], r["compression"], r["client"]): r for r in merged["rows"]}
+    assert rows[("full", "zlib-stream", "floor")] == row(
+        "full", "zlib-stream", "floor", 50_000, ceiling=72_375 / 50_000
+    )  # the new floor under the baseline's stock
+    assert rows[("selective", "zlib-stream", "floor")] == row(
+        "selective",
+        "zlib-stream",
+        "floor",
+        32_000,
+        hikari_consumed_work=51_856,
+        hikari_skip=8_395,
+        ceiling=130_826 / (32_000 + 51_856),
+    )
+    assert rows[("full", "zlib-stream", "compiled")]["instructions"] == 52_000
+    assert rows[("full", "zlib-stream", "hikari")]["instructions"] == 72_375
+    # ... so --check still judges the selective target against the bound (it needs hikari_consumed_work):
+    targets = lines_of(tool.check(merged, merged), "target")
+    assert targets[("selective", "zlib-stream", "compiled")].limit == 32_000 + 51_856 + 3_000
+    # With nothing to keep (no baseline), the run's rows go in as they are.
+    assert tool.merge_baseline(None, partial)["rows"] == partial["rows"]
 
 
 def test_check_and_write_baseline_from_the_command_line(tool: types.ModuleType, tmp_path: pathlib.Path) -> None:

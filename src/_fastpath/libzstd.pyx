@@ -7,15 +7,18 @@
 (``max_length`` only bounds the output) and runs the same libzstd, but costs less per call: a
 vectorcall instead of argument parsing, no GIL release under 64 KiB of input, and the output
 decompressed into a scratch buffer kept between calls, then copied once into a ``bytes`` of the
-exact size.
+exact size; an output over 1 MiB is decompressed into its ``bytes`` directly, grown in 1 MiB steps
+(``decompressor.pxi``).
 
 Where the C functions come from: the zstd module's extension (``backports.zstd._zstd``, or
 ``_zstd`` on Python 3.14+) carries libzstd and exports its API.  This module looks the few stable
 functions it needs up in that loaded extension (``dlopen`` with ``RTLD_NOLOAD``, then ``dlsym``);
 nothing is linked at build time.  The import fails with `ImportError` when there is no zstd
-module or the functions cannot be found (Windows, a statically linked interpreter): the compiled
-inflator then uses the zstd module's ``ZstdDecompressor``, and ``python -m hikari_shard info`` says
-which one runs.
+module or the functions cannot be found (Windows, a statically linked interpreter), and with
+:class:`hikari_shard._c_api.UntestedLibraryError` when libzstd is outside the major.minor range
+the tests ran on (:data:`hikari_shard._c_api.LIBZSTD_TESTED`): the compiled inflator then uses the
+zstd module's ``ZstdDecompressor`` (logging a WARNING for an untested version), and
+``python -m hikari_shard info`` says which one runs.
 
 Not supported, because the zstd-stream inflator never needs it: input left over when
 ``max_length`` stops the output is dropped (the inflator treats reaching the limit as fatal);
@@ -29,6 +32,8 @@ try:
     from compression import zstd as _zstd
 except ImportError:
     from backports import zstd as _zstd
+
+from hikari_shard import _c_api
 
 include "decompressor.pxi"
 
@@ -83,7 +88,6 @@ cdef str _find_api():
     global _create_dctx, _free_dctx, _set_parameter, _decompress_stream, _is_error, _error_name
     cdef void* handle = NULL
     cdef hs_version_number_fn version_number
-    cdef unsigned version
     for name in ("backports.zstd._zstd", "_zstd"):
         try:
             module = importlib.import_module(name)  # already loaded by the zstd module's import
@@ -108,10 +112,7 @@ cdef str _find_api():
         or _decompress_stream is NULL or _is_error is NULL or _error_name is NULL
     ):
         raise ImportError("the zstd module's extension does not export libzstd's decompression functions")
-    version = version_number()
-    if version < 10400 or version >= 20000:  # ZSTD_DCtx_setParameter is stable from 1.4.0
-        raise ImportError(f"libzstd {version} is not 1.4 or later 1.x")
-    return f"{version // 10000}.{version // 100 % 100}.{version % 100}"
+    return _c_api.check_libzstd(version_number())
 
 
 ZSTD_VERSION = _find_api()
@@ -139,6 +140,7 @@ cdef class Decompressor(_ScratchDecompressor):
 
     cdef int _check(self, size_t code) except -1:
         if _is_error(code):
+            self._drop()
             raise error(f"Unable to decompress Zstandard data: {_error_name(code).decode('utf-8', 'replace')}")
         return 0
 
@@ -157,7 +159,7 @@ cdef class Decompressor(_ScratchDecompressor):
         while produced < limit:
             if produced == self._capacity:
                 self._grow(produced + 1, limit)
-            target.dst = self._scratch + produced
+            target.dst = self._out + produced
             target.size = <size_t>min(self._capacity - produced, limit - produced)
             target.pos = 0
             if release:

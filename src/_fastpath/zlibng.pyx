@@ -7,16 +7,20 @@ sync-flushed messages; ``max_length`` only bounds the output) and runs the same 
 costs less per call: a vectorcall instead of an argument tuple and ``PyArg_ParseTupleAndKeywords``,
 the GIL kept for inputs under 64 KiB (released only where inflating takes long), and the output
 inflated into a scratch buffer kept between calls, then copied once into a ``bytes`` of the exact
-size (no over-allocation and shrink).
+size; an output over 1 MiB is inflated into its ``bytes`` directly, grown in 1 MiB steps
+(``decompressor.pxi``).
 
 Where the C functions come from: the ``zlib_ng`` package (a dependency) links zlib-ng 2.x into its
 extension module and exports its native API (``zng_inflateInit2``, ``zng_inflate``, ...).  This
 module looks those symbols up in that loaded extension (``dlopen`` with ``RTLD_NOLOAD``, then
 ``dlsym``) and calls them; nothing is linked at build time.  The import fails with `ImportError`
-when they cannot be found or the zlib-ng is not 2.x (whose ``zng_stream`` layout this module
-declares): on Windows (extensions export only their init function), or if a later ``zlib_ng``
-hides them.  The compiled inflator then uses ``zlib_ng.decompressobj`` as before, and
-``python -m hikari_shard info`` says which one runs.
+when they cannot be found: on Windows (extensions export only their init function), or if a later
+``zlib_ng`` hides them.  It also fails, with :class:`hikari_shard._c_api.UntestedLibraryError`,
+when the zlib-ng is outside the major.minor range the tests ran on
+(:data:`hikari_shard._c_api.ZLIBNG_TESTED`): ``zng_inflateInit2`` takes no version or struct
+size, so a ``zng_stream`` layout other than the one declared here would corrupt memory silently.
+The compiled inflator then uses ``zlib_ng.decompressobj`` (logging a WARNING for an untested
+version), and ``python -m hikari_shard info`` says which one runs.
 
 What it does not do, because the zlib-stream inflator never needs it: ``unconsumed_tail`` (input
 left when ``max_length`` stops the output is dropped; the inflator treats reaching the limit as a
@@ -28,6 +32,8 @@ used from two threads at once.
 from libc.string cimport memset
 
 from zlib_ng import zlib_ng as _zlib_ng
+
+from hikari_shard import _c_api
 
 include "decompressor.pxi"
 
@@ -101,8 +107,7 @@ cdef str _find_api():
     if version_of is NULL or _inflate_init2 is NULL or _inflate is NULL or _inflate_end is NULL:
         raise ImportError(f"{_zlib_ng.__file__} does not export zlib-ng's inflate functions")
     version = version_of().decode("ascii")
-    if not version.startswith("2."):
-        raise ImportError(f"zlib-ng {version} is not 2.x, whose zng_stream this module knows")
+    _c_api.check_zlibng(version)  # zng_inflateInit2 checks no version or struct size: this is the only guard
     return version
 
 
@@ -152,7 +157,7 @@ cdef class Decompress(_ScratchDecompressor):
                 if produced == self._capacity:
                     self._grow(produced + 1, limit)
                 room = min(self._capacity - produced, limit - produced, <Py_ssize_t>_MAX_CHUNK)
-                stream.next_out = self._scratch + produced
+                stream.next_out = self._out + produced
                 stream.avail_out = <unsigned int>room
                 if release:
                     with nogil:
@@ -176,6 +181,7 @@ cdef class Decompress(_ScratchDecompressor):
 
     cdef int _fail(self, int status) except -1:
         cdef const char* reason = self._stream.msg
+        self._drop()
         message = reason.decode("utf-8", "replace") if reason is not NULL else "unknown failure"
         if status == Z_MEM_ERROR:
             raise MemoryError(f"zlib-ng: out of memory while decompressing data ({message})")

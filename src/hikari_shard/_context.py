@@ -30,15 +30,19 @@ DEFAULT_MAX_AGE: typing.Final = 300.0
 STORE_TIMEOUT: typing.Final = 5.0
 """The longest a shard waits on its session store for one call, over the store's own timeouts."""
 
-_LOCAL_QUEUE: identify.LocalIdentifyQueue | None = None
+_LOCAL_QUEUE: tuple[asyncio.AbstractEventLoop, identify.LocalIdentifyQueue] | None = None
 
 
 def local_queue() -> identify.LocalIdentifyQueue:
-    """The process-wide in-process identify queue: every shard of this process without a shared one."""
+    """The in-process identify queue shared by every shard of this event loop without a shared one.
+
+    One per event loop: its locks belong to the loop that made them (``bot.run()`` makes a new one).
+    """
     global _LOCAL_QUEUE
-    if _LOCAL_QUEUE is None:
-        _LOCAL_QUEUE = identify.LocalIdentifyQueue()
-    return _LOCAL_QUEUE
+    loop = asyncio.get_running_loop()
+    if _LOCAL_QUEUE is None or _LOCAL_QUEUE[0] is not loop:
+        _LOCAL_QUEUE = (loop, identify.LocalIdentifyQueue())
+    return _LOCAL_QUEUE[1]
 
 
 @dataclasses.dataclass(slots=True)
@@ -75,14 +79,16 @@ class GatewayContext:
             logger.warning(message, *args)
 
     # -- the session store -------------------------------------------------------------------------
-    async def load(self, key: int, shard_id: int, shard_count: int, logger: logging.Logger) -> sessions.SessionRecord | None:
+    async def load(
+        self, key: int, shard_id: int, shard_count: int, logger: logging.Logger
+    ) -> sessions.SessionRecord | None:
         """The saved session of a shard, or `None` (none saved, or the store failed: logged)."""
         if self.store is None:
             return None
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 return await self.store.load(key, shard_id, shard_count)
-        except Exception as ex:  # noqa: BLE001 - a store never stops a shard
+        except Exception as ex:
             logger.warning("could not read the saved session, will identify (%s: %s)", type(ex).__name__, ex)
             return None
 
@@ -93,7 +99,7 @@ class GatewayContext:
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 await self.store.save(record)
-        except Exception as ex:  # noqa: BLE001 - a store never stops a shard
+        except Exception as ex:
             logger.warning("could not save the session for a warm restart (%s: %s)", type(ex).__name__, ex)
             return False
         logger.info("saved session %s at seq %s for a warm restart", record.session_id, record.seq)
@@ -106,12 +112,10 @@ class GatewayContext:
         try:
             async with asyncio.timeout(STORE_TIMEOUT):
                 await self.store.delete(key, shard_id, shard_count)
-        except Exception as ex:  # noqa: BLE001 - a store never stops a shard
+        except Exception as ex:
             logger.warning("could not delete the saved session (%s: %s)", type(ex).__name__, ex)
 
-    def usable(
-        self, record: sessions.SessionRecord, shard_id: int, shard_count: int, intents: int
-    ) -> str | None:
+    def usable(self, record: sessions.SessionRecord, shard_id: int, shard_count: int, intents: int) -> str | None:
         """Why a saved session cannot be resumed by this shard, or `None` if it can."""
         if record.shard_id != shard_id or record.shard_count != shard_count:
             return f"it is for shard {record.shard_id} of {record.shard_count}"
@@ -131,7 +135,7 @@ class GatewayContext:
         else:
             try:
                 await shared.acquire(key, shard_id, self.max_concurrency)
-            except Exception as ex:  # noqa: BLE001 - a shared queue that fails falls back, loudly
+            except Exception as ex:
                 self.warn_once(
                     logger,
                     "queue",

@@ -532,9 +532,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         if not self._stored:
             return
         self._stored = False
-        task = asyncio.ensure_future(
-            self._context.delete(self._key, self._shard_id, self._shard_count, self._logger)
-        )
+        task = asyncio.ensure_future(self._context.delete(self._key, self._shard_id, self._shard_count, self._logger))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
@@ -770,7 +768,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
             pending=conn.pending,
         )
         router.seq = self._seq_value
-        router.recorder = recorder.recorder_for(self)
+        recorder.attach(self, router)  # under the recorder's lock: a recording that stops takes it back
         return router
 
     def _handle_special_dispatch(self, name: str, data: typing.Any) -> None:

@@ -37,10 +37,15 @@ __all__ = (
 )
 
 import importlib
+import logging
 import operator
 import typing
 
 from hikari import errors
+
+from hikari_shard import _c_api
+
+_LOGGER: typing.Final = logging.getLogger("hikari_shard")
 
 try:
     from zlib_ng import zlib_ng as _zlib
@@ -51,26 +56,43 @@ except ImportError:  # pragma: no cover - zlib-ng is a dependency, stdlib zlib i
 _ZLIB_ERROR: typing.Final = typing.cast("type[Exception]", _zlib.error)
 
 
+_C_API_REFUSED: typing.Final[dict[str, str]] = {}
+"""Why a C API module was not used although it could be reached (an untested library version), by name."""
+
+
 def _c_api_module(name: str) -> typing.Any:
     """``hikari_shard._fastpath.<name>`` when this file runs compiled and that module imports, else ``None``.
 
     zlibng and libzstd call zlib-ng's and libzstd's C APIs without the per-call costs of their
     Python wrappers (argument parsing, GIL release, output resizing).  They do not import where
-    the C API cannot be reached (Windows); the pure build never uses them.
+    the C API cannot be reached (Windows), nor where the library's version is outside the range
+    the tests ran on (:mod:`hikari_shard._c_api`): that one is logged at WARNING, once, and kept in
+    :data:`_C_API_REFUSED` for ``info``.  The pure build never uses them.
     """
     if __name__ != "hikari_shard._fastpath.inflate":
         return None
     try:
         return importlib.import_module(f"hikari_shard._fastpath.{name}")
+    except _c_api.UntestedLibraryError as ex:
+        _C_API_REFUSED[name] = str(ex)
+        _LOGGER.warning("not calling %s's C API, falling back to its Python module: %s", name, ex)
+        return None
     except ImportError:  # pragma: no cover - no reachable C API here (Windows)
         return None
+
+
+def _refused(name: str) -> str:
+    reason = _C_API_REFUSED.get(name)
+    return f" (C API not used: {reason})" if reason else ""
 
 
 # The zlib-stream decompressor: zlibng where it imports, else zlib-ng's decompressobj.
 _stream_zlib: typing.Any = _c_api_module("zlibng") or _zlib
 _STREAM_ERRORS: typing.Final[tuple[type[Exception], ...]] = (_ZLIB_ERROR, _stream_zlib.error)
 STREAM_DECOMPRESSOR: typing.Final[str] = (
-    f"zlib-ng {_stream_zlib.ZLIBNG_VERSION} (C API)" if _stream_zlib is not _zlib else f"{_zlib.__name__}.decompressobj"
+    f"zlib-ng {_stream_zlib.ZLIBNG_VERSION} (C API)"
+    if _stream_zlib is not _zlib
+    else f"{_zlib.__name__}.decompressobj{_refused('zlibng')}"
 )
 """What inflates zlib-stream here: ``python -m hikari_shard info`` prints it."""
 
@@ -89,7 +111,7 @@ ZSTD_DECOMPRESSOR: typing.Final[str | None] = (
     if _zstd is None
     else f"libzstd {_zstd_c.ZSTD_VERSION} (C API)"
     if _zstd_c is not None
-    else f"{_zstd.__name__}.ZstdDecompressor"
+    else f"{_zstd.__name__}.ZstdDecompressor{_refused('libzstd')}"
 )
 """What inflates zstd-stream here (``None`` without a zstd module): ``python -m hikari_shard info`` prints it."""
 

@@ -26,6 +26,8 @@ SCENARIO_LABELS: typing.Final = {
     "bot": "GatewayBot with cache",
     "selective": "selective (no cache, 2 listeners)",
 }
+_CLIENT_ORDER: typing.Final = {client: index for index, client in enumerate(CLIENT_LABELS)}
+"""The order of each group's rows: stock first, then ours compiled, then ours pure."""
 _METRICS: typing.Final = ("events_per_s", "mb_per_s", "cpu_us_per_dispatch", "cpu_busy", "peak_rss_mib")
 _BUSY_WARNING: typing.Final = 0.9
 INSTRUCTION_TOOL: typing.Final = "benchmarks/instructions.py"
@@ -105,7 +107,9 @@ def summarize(runs: Iterable[dict[str, typing.Any]]) -> list[dict[str, typing.An
     Returns
     -------
     list[dict]
-        One entry per ``(scenario, compression, client)`` in first-seen order: ``rounds``, ``failed``,
+        One entry per ``(scenario, compression, client)``, the ``(scenario, compression)`` groups in
+        first-seen order and, in each, hikari's stock shard first, then ours compiled, then ours pure
+        (then any other client, in first-seen order), whatever order the rounds ran in: ``rounds``, ``failed``,
         ``median``/``min``/``max`` of every metric, and ``speed_vs_hikari`` (events/s ratio) and
         ``cpu_vs_hikari`` (CPU per dispatch ratio) of the medians, and ``cpu_spread``: how far the
         client's CPU per dispatch moved over the rounds (``max / min - 1``; ``None`` with one round).
@@ -113,8 +117,12 @@ def summarize(runs: Iterable[dict[str, typing.Any]]) -> list[dict[str, typing.An
     groups: dict[tuple[str, str, str], list[dict[str, typing.Any]]] = {}
     for run in runs:
         groups.setdefault((run["scenario"], run["compression"], run["client"]), []).append(run)
+    pairs = {pair: index for index, pair in enumerate(dict.fromkeys(key[:2] for key in groups))}
+    ordered = sorted(
+        groups.items(), key=lambda item: (pairs[item[0][:2]], _CLIENT_ORDER.get(item[0][2], len(_CLIENT_ORDER)))
+    )
     summary: list[dict[str, typing.Any]] = []
-    for (scenario, compression, client), group in groups.items():
+    for (scenario, compression, client), group in ordered:
         good = [run for run in group if run["ok"]]
         entry: dict[str, typing.Any] = {
             "scenario": scenario,
@@ -244,7 +252,7 @@ def _headlines(summary: Sequence[dict[str, typing.Any]]) -> list[str]:
 def _noise_note(summary: Sequence[dict[str, typing.Any]], rounds: int) -> list[str]:
     """How noisy the run was (the spread of CPU per dispatch over rounds), and where exact ratios come from."""
     exact = (
-        f"For exact ratios, count instructions instead: {INSTRUCTION_TOOL} (callgrind; the README's"
+        f"For exact ratios, count instructions instead: {INSTRUCTION_TOOL} (callgrind; docs/performance.md,"
         ' "How close to the floor").'
     )
     spreads = [entry for entry in summary if entry.get("cpu_spread") is not None]

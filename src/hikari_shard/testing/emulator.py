@@ -102,7 +102,7 @@ else:
         _zstd = None
 
 if typing.TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 Compression = typing.Literal["zlib-stream", "zstd-stream", "payload"] | None
 """The compression of a connection: transport ``zlib-stream``/``zstd-stream``, per-``payload`` zlib, or none."""
@@ -316,6 +316,14 @@ def encode_frame(
     return header + mask + bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
 
 
+def _claimed_shard_id(d: typing.Any) -> int:
+    # The shard id an IDENTIFY asks for, or -1 if it names none (or a malformed one).
+    shard = d.get("shard", [0, 1]) if isinstance(d, dict) else None
+    if isinstance(shard, list) and len(shard) == 2 and type(shard[0]) is int:
+        return shard[0]
+    return -1
+
+
 def _split_zlib_message(data: bytes, size: int) -> list[bytes]:
     # Split one Z_SYNC_FLUSH-terminated message into chunks of at most `size` bytes such that no
     # prefix but the whole message ends with 00 00 ff ff (clients look for that suffix to know a
@@ -390,11 +398,26 @@ class EmulatedSession:
         Whether a RESUME of this session would be accepted.  It becomes `False` after
         ``send_invalid_session(False)``, a client close with 1000/1001, or a server close with a code
         after which Discord requires a new session (4004, 4007, 4009-4014).
+        It also becomes `False` once the client has been away for the emulator's ``session_timeout``.
     connection
         The connection currently attached to the session, or `None` while the client is away.
+    detached_at
+        ``loop.time()`` when the last connection left the session (the client disconnected or got a
+        resumable INVALID_SESSION), or `None` while a connection is attached.
     """
 
-    __slots__ = ("connection", "events", "intents", "resumable", "seq", "session_id", "shard_count", "shard_id")
+    __slots__ = (
+        "_expiry",
+        "connection",
+        "detached_at",
+        "events",
+        "intents",
+        "resumable",
+        "seq",
+        "session_id",
+        "shard_count",
+        "shard_id",
+    )
 
     def __init__(self, session_id: str, shard_id: int, shard_count: int, intents: int) -> None:
         self.session_id = session_id
@@ -405,12 +428,45 @@ class EmulatedSession:
         self.events: list[tuple[int, str, typing.Any]] = []
         self.resumable = True
         self.connection: EmulatedConnection | None = None
+        self.detached_at: float | None = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
         return (
             f"EmulatedSession(session_id={self.session_id!r}, shard_id={self.shard_id}, seq={self.seq}, "
             f"resumable={self.resumable})"
         )
+
+    def _attach(self, connection: EmulatedConnection) -> None:
+        self.connection = connection
+        self.detached_at = None
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
+    def _detach(self, connection: EmulatedConnection, timeout: float | None) -> None:
+        # Only the attached connection detaches the session: a stale one (replaced by a RESUME on a
+        # newer connection) leaving must not start the clock.
+        if self.connection is not connection:
+            return
+        self.connection = None
+        loop = asyncio.get_running_loop()
+        self.detached_at = loop.time()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if timeout is not None and self.resumable:
+            self._expiry = loop.call_later(timeout, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        if self.connection is None and self.resumable:
+            _LOGGER.debug("session %s timed out while its client was away", self.session_id)
+            self.resumable = False
+
+    def _expired(self, now: float, timeout: float | None) -> bool:
+        # The timer may not have run yet when a RESUME arrives right at the deadline.
+        return timeout is not None and self.detached_at is not None and now - self.detached_at >= timeout
 
     def _dispatch_nowait(self, name: str, data: typing.Any, *, wait: bool) -> tuple[int, asyncio.Future[None] | None]:
         # Allocating the seq, storing the event and queueing it on the live connection happen without
@@ -798,8 +854,7 @@ class EmulatedConnection:
         if session is not None:
             if not resumable:
                 session.resumable = False
-            if session.connection is self:
-                session.connection = None
+            session._detach(self, self._emulator.session_timeout)
         self._authenticated = False
 
     def _write(self, data: bytes) -> None:
@@ -959,8 +1014,8 @@ class EmulatedConnection:
                 _, _, future = self._pending.popleft()
                 if future is not None and not future.done():
                     future.set_exception(ConnectionError("the connection is closed"))
-            if self.session is not None and self.session.connection is self:
-                self.session.connection = None
+            if self.session is not None:
+                self.session._detach(self, self._emulator.session_timeout)
             self.closed = True
             self._closed_event.set()
             self._notifier.notify()
@@ -1004,6 +1059,8 @@ class EmulatedConnection:
             if self.ack_heartbeats:
                 self._enqueue_payload({"t": None, "s": None, "op": OP_HEARTBEAT_ACK, "d": None}, wait=False)
         elif op in {OP_IDENTIFY, OP_RESUME}:
+            if op == OP_IDENTIFY:
+                emulator.identify_log.append((now, _claimed_shard_id(payload.get("d"))))
             if self._authenticated:
                 await self._close_from_reader(CLOSE_ALREADY_AUTHENTICATED, "You sent more than one identify.")
                 return
@@ -1015,15 +1072,15 @@ class EmulatedConnection:
                 await self._close_from_reader(CLOSE_AUTHENTICATION_FAILED, "Authentication failed.")
                 return
             if op == OP_IDENTIFY:
-                await self._identify(d)
+                await self._identify(d, now)
             else:
-                self._resume(d)
+                self._resume(d, now)
         elif not self._authenticated:
             await self._close_from_reader(CLOSE_NOT_AUTHENTICATED, "Not authenticated.")
         # Presence (3), voice state (4), request guild members (8) and request channel info (43) are
         # only recorded.
 
-    async def _identify(self, d: dict[str, typing.Any]) -> None:
+    async def _identify(self, d: dict[str, typing.Any], now: float) -> None:
         emulator = self._emulator
         shard = d.get("shard", [0, 1])
         if (
@@ -1046,6 +1103,22 @@ class EmulatedConnection:
             await self._close_from_reader(CLOSE_DISALLOWED_INTENTS, "Disallowed intent(s).")
             return
 
+        if emulator._budget_left(now) <= 0:
+            # Discord resets the token of a bot that starts more sessions than session_start_limit allows.
+            emulator.token_resets += 1
+            _LOGGER.debug("shard %s identified with no session starts left: closing with 4004", shard_id)
+            await self._close_from_reader(CLOSE_AUTHENTICATION_FAILED, "Authentication failed.")
+            return
+        bucket = shard_id % emulator.max_concurrency
+        if emulator.enforce_identify_buckets:
+            last = emulator._bucket_identified.get(bucket)
+            if last is not None and now - last < emulator.identify_interval:
+                emulator.bucket_violations.append((now, shard_id, bucket))
+                _LOGGER.debug("shard %s identified %.3fs after bucket %s did: refused", shard_id, now - last, bucket)
+                self._enqueue_payload({"t": None, "s": None, "op": OP_INVALID_SESSION, "d": False}, wait=False)
+                await self._close_from_reader(CLOSE_RATE_LIMITED, "You are being rate limited.")
+                return
+
         # From here on nothing awaits: the session is complete when a waiter for op 2 wakes up.
         if self.compression is None and d.get("compress") is True:
             self.compression = "payload"
@@ -1053,8 +1126,11 @@ class EmulatedConnection:
         session = EmulatedSession(secrets.token_hex(16), shard_id, shard_count, intents)
         emulator.sessions[session.session_id] = session
         emulator._latest_sessions[shard_id] = session
-        emulator.identify_times.append(asyncio.get_running_loop().time())
-        session.connection = self
+        emulator.identify_times.append(now)
+        emulator.identifies[shard_id] += 1
+        emulator._bucket_identified[bucket] = now
+        emulator._budget_remaining -= 1
+        session._attach(self)
         self.session = session
         self.shard_id = shard_id
         self._authenticated = True
@@ -1087,7 +1163,7 @@ class EmulatedConnection:
             for guild_id in guild_ids:
                 session._dispatch_nowait("GUILD_CREATE", emulator._guild_payload(guild_id), wait=False)
 
-    def _resume(self, d: dict[str, typing.Any]) -> None:
+    def _resume(self, d: dict[str, typing.Any], now: float) -> None:
         emulator = self._emulator
         session_id = d.get("session_id")
         session = emulator.sessions.get(session_id) if isinstance(session_id, str) else None
@@ -1095,11 +1171,14 @@ class EmulatedConnection:
         if (
             session is None
             or not session.resumable
+            or session._expired(now, emulator.session_timeout)
             or type(seq) is not int
             or not 0 <= seq <= session.seq
             or session.shard_count != emulator.shard_count
         ):
             _LOGGER.debug("refusing to resume session %r at seq %r", session_id, seq)
+            if session is not None and session._expired(now, emulator.session_timeout):
+                session.resumable = False  # timed out: Discord forgot it
             self._enqueue_payload({"t": None, "s": None, "op": OP_INVALID_SESSION, "d": False}, wait=False)
             return
 
@@ -1107,10 +1186,12 @@ class EmulatedConnection:
         previous = session.connection
         if previous is not None and previous is not self and previous.session is session:
             previous._authenticated = False
-        session.connection = self
+        session._attach(self)
         self.session = session
         self.shard_id = session.shard_id
         self._authenticated = True
+        emulator.resumes[session.shard_id] += 1
+        emulator.resume_log.append((now, session.shard_id, session.session_id, seq))
         replay = [event for event in session.events if event[0] > seq and event[1] not in _REPLAY_SKIPPED]
         _LOGGER.debug("resuming session %s from seq %s: replaying %s events", session.session_id, seq, len(replay))
         for event_seq, name, data in replay:
@@ -1135,8 +1216,8 @@ class GatewayEmulator:
         The shard count clients must IDENTIFY with (else close 4011); also what
         ``GET /gateway/bot`` recommends.
     max_concurrency
-        The ``max_concurrency`` reported by ``GET /gateway/bot``.  Not enforced: check
-        :attr:`identify_times`.
+        The ``max_concurrency`` reported by ``GET /gateway/bot``: shard ``s`` is in identify bucket
+        ``s % max_concurrency``.  Only enforced with ``enforce_identify_buckets``.
     split_frames
         With ``zlib-stream`` compression, split every message into websocket messages of at most
         this many bytes, as Discord does with large payloads (only the last one ends with the
@@ -1153,6 +1234,27 @@ class GatewayEmulator:
         and then sent as GUILD_CREATE if the GUILDS intent was requested.
     allowed_intents
         If given, an IDENTIFY requesting any other intent is closed with 4014 (disallowed intents).
+    session_timeout
+        Seconds a session stays resumable after its client disconnected (dropped TCP, or a close with
+        any code but 1000/1001, which end the session at once) or got a resumable INVALID_SESSION.
+        Measured from that moment; a RESUME in time attaches the session again and stops the clock.
+        A later RESUME gets INVALID_SESSION ``d=false``.  `None` keeps sessions resumable forever.
+        Dispatches sent meanwhile are stored and replayed by a RESUME in time.
+    enforce_identify_buckets
+        Enforce Discord's identify rate limit: an IDENTIFY for shard ``s`` less than
+        ``identify_interval`` seconds after an accepted IDENTIFY of its bucket ``s % max_concurrency``
+        is refused with INVALID_SESSION ``d=false`` and the connection is closed with 4008, and the
+        refusal is recorded in :attr:`bucket_violations`.  Off by default.
+    identify_interval
+        The minimum time between two IDENTIFYs of one bucket, in seconds (Discord: 5).
+    session_start_limit
+        What ``GET /gateway/bot`` reports as ``session_start_limit``: any of ``total`` (default 1000),
+        ``remaining`` (default ``total``), ``reset_after`` (milliseconds, default 14,400,000) and
+        ``max_concurrency`` (which, if given, replaces the ``max_concurrency`` keyword).  Each accepted
+        IDENTIFY spends one of ``remaining``; with none left, every IDENTIFY is closed with 4004, as
+        Discord resets the token of a bot that exceeds the limit (counted in :attr:`token_resets`).
+        ``reset_after`` is counted in loop time from :meth:`start`; when it elapses ``remaining`` is
+        ``total`` again and a new period of ``reset_after`` starts from that moment.
 
     Attributes
     ----------
@@ -1162,6 +1264,21 @@ class GatewayEmulator:
         Every session, by session id.
     identify_times
         ``loop.time()`` of each accepted IDENTIFY.
+    identify_log
+        ``(loop.time(), shard id)`` of every IDENTIFY received, accepted or not (shard id ``-1`` if the
+        payload names none that can be read).
+    identifies
+        Accepted IDENTIFYs per shard id (a :class:`collections.Counter`).
+    resumes
+        Accepted RESUMEs per shard id (a :class:`collections.Counter`).
+    resume_log
+        ``(loop.time(), shard id, session id, seq)`` of every accepted RESUME, ``seq`` being the one the
+        client resumed from.
+    bucket_violations
+        ``(loop.time(), shard id, bucket)`` of every IDENTIFY refused by the bucket rule (only with
+        ``enforce_identify_buckets``).  A well-behaved client leaves it empty.
+    token_resets
+        How many IDENTIFYs were closed with 4004 because ``session_start_limit`` was spent.
     ack_heartbeats
         Whether heartbeats are acknowledged (default `True`); applies to live and new connections
         that do not override it.
@@ -1171,6 +1288,11 @@ class GatewayEmulator:
     """
 
     __slots__ = (
+        "_bucket_identified",
+        "_budget_remaining",
+        "_budget_reset_after",
+        "_budget_resets_at",
+        "_budget_total",
         "_latest_sessions",
         "_notifier",
         "_runner",
@@ -1179,17 +1301,26 @@ class GatewayEmulator:
         "allowed_intents",
         "application_id",
         "before_hello",
+        "bucket_violations",
         "connections",
+        "enforce_identify_buckets",
         "guild_ids",
         "heartbeat_interval",
         "host",
+        "identifies",
+        "identify_interval",
+        "identify_log",
         "identify_times",
         "max_concurrency",
         "port",
+        "resume_log",
+        "resumes",
+        "session_timeout",
         "sessions",
         "shard_count",
         "split_frames",
         "token",
+        "token_resets",
         "user_id",
     )
 
@@ -1206,9 +1337,28 @@ class GatewayEmulator:
         user_id: int | None = None,
         guild_ids: Sequence[int] = (),
         allowed_intents: int | None = None,
+        session_timeout: float | None = 120.0,
+        enforce_identify_buckets: bool = False,
+        identify_interval: float = 5.0,
+        session_start_limit: Mapping[str, int] | None = None,
     ) -> None:
+        limit = dict(session_start_limit or {})
+        unknown = set(limit) - {"total", "remaining", "reset_after", "max_concurrency"}
+        if unknown:
+            msg = f"unknown session_start_limit keys: {sorted(unknown)}"
+            raise ValueError(msg)
+        max_concurrency = limit.get("max_concurrency", max_concurrency)
+        total = limit.get("total", 1000)
+        remaining = limit.get("remaining", total)
+        reset_after = limit.get("reset_after", 14_400_000)
         if shard_count < 1 or max_concurrency < 1:
             msg = "shard_count and max_concurrency must be at least 1"
+            raise ValueError(msg)
+        if not 0 <= remaining <= total or reset_after < 0:
+            msg = "session_start_limit needs 0 <= remaining <= total and reset_after >= 0"
+            raise ValueError(msg)
+        if session_timeout is not None and session_timeout < 0:
+            msg = "session_timeout must be at least 0 (or None)"
             raise ValueError(msg)
         if split_frames is not None and split_frames < 1:
             msg = "split_frames must be at least 1"
@@ -1229,6 +1379,20 @@ class GatewayEmulator:
         self.connections: list[EmulatedConnection] = []
         self.sessions: dict[str, EmulatedSession] = {}
         self.identify_times: list[float] = []
+        self.identify_log: list[tuple[float, int]] = []
+        self.identifies: collections.Counter[int] = collections.Counter()
+        self.resumes: collections.Counter[int] = collections.Counter()
+        self.resume_log: list[tuple[float, int, str, int]] = []
+        self.bucket_violations: list[tuple[float, int, int]] = []
+        self.token_resets = 0
+        self.session_timeout = session_timeout
+        self.enforce_identify_buckets = enforce_identify_buckets
+        self.identify_interval = identify_interval
+        self._bucket_identified: dict[int, float] = {}
+        self._budget_total = total
+        self._budget_remaining = remaining
+        self._budget_reset_after = reset_after
+        self._budget_resets_at: float | None = None
         self._latest_sessions: dict[int, EmulatedSession] = {}
         self._notifier = _Notifier()
         self._runner: web.AppRunner | None = None
@@ -1285,6 +1449,7 @@ class GatewayEmulator:
             raise
         self._runner = runner
         self._site_port = int(runner.addresses[0][1])
+        self._budget_resets_at = asyncio.get_running_loop().time() + self._budget_reset_after / 1000
         _LOGGER.debug("gateway emulator listening on %s", self.url)
 
     async def close(self) -> None:
@@ -1303,6 +1468,54 @@ class GatewayEmulator:
             if not connection.closed and connection._transport is not None:
                 connection._transport.abort()  # type: ignore[attr-defined]
         await runner.cleanup()
+        for session in self.sessions.values():
+            if session._expiry is not None:
+                session._expiry.cancel()
+                session._expiry = None
+
+    @property
+    def session_start_limit(self) -> dict[str, int]:
+        """The ``session_start_limit`` that ``GET /gateway/bot`` reports now.
+
+        ``total``, ``remaining`` (after the IDENTIFYs accepted in this period), ``reset_after`` (in
+        milliseconds from now) and ``max_concurrency``.
+        """
+        now = asyncio.get_running_loop().time()
+        remaining = self._budget_left(now)
+        resets_at = self._budget_resets_at
+        return {
+            "total": self._budget_total,
+            "remaining": remaining,
+            "reset_after": self._budget_reset_after if resets_at is None else max(0, round((resets_at - now) * 1000)),
+            "max_concurrency": self.max_concurrency,
+        }
+
+    def _budget_left(self, now: float) -> int:
+        resets_at = self._budget_resets_at
+        if resets_at is not None and now >= resets_at:
+            self._budget_remaining = self._budget_total
+            self._budget_resets_at = now + self._budget_reset_after / 1000
+        return self._budget_remaining
+
+    def latest_session(self, shard_id: int) -> EmulatedSession | None:
+        """The session of the last accepted IDENTIFY of ``shard_id`` (the one :meth:`dispatch` targets).
+
+        Returns
+        -------
+        EmulatedSession | None
+            The session, or `None` if the shard never identified.
+        """
+        return self._latest_sessions.get(shard_id)
+
+    def sessions_for(self, shard_id: int) -> list[EmulatedSession]:
+        """Every session of ``shard_id``, oldest first (one per accepted IDENTIFY).
+
+        Returns
+        -------
+        list[EmulatedSession]
+            The sessions, resumable or not.
+        """
+        return [session for session in self.sessions.values() if session.shard_id == shard_id]
 
     async def wait_for_connection(
         self,
@@ -1565,12 +1778,7 @@ class GatewayEmulator:
             {
                 "url": self.url,
                 "shards": self.shard_count,
-                "session_start_limit": {
-                    "total": 1000,
-                    "remaining": max(0, 1000 - len(self.identify_times)),
-                    "reset_after": 14_400_000,
-                    "max_concurrency": self.max_concurrency,
-                },
+                "session_start_limit": self.session_start_limit,
             }
         )
 
@@ -1622,6 +1830,13 @@ class GatewayEmulator:
                     for session_id, session in self.sessions.items()
                 },
                 "identify_times": self.identify_times,
+                "identify_log": self.identify_log,
+                "identifies": {str(shard): count for shard, count in self.identifies.items()},
+                "resumes": {str(shard): count for shard, count in self.resumes.items()},
+                "resume_log": self.resume_log,
+                "bucket_violations": self.bucket_violations,
+                "token_resets": self.token_resets,
+                "session_start_limit": self.session_start_limit,
             },
             dumps=lambda value: orjson.dumps(value).decode(),
         )
@@ -1679,6 +1894,14 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--user-id", type=int, default=None)
     parser.add_argument("--guild-id", type=int, action="append", default=[], dest="guild_ids")
     parser.add_argument("--no-ack-heartbeats", action="store_true")
+    parser.add_argument(
+        "--session-timeout", type=float, default=120.0, help="seconds; a negative value keeps sessions forever"
+    )
+    parser.add_argument("--enforce-identify-buckets", action="store_true")
+    parser.add_argument("--identify-interval", type=float, default=5.0, help="seconds")
+    parser.add_argument("--session-start-total", type=int, default=1000)
+    parser.add_argument("--session-start-remaining", type=int, default=None)
+    parser.add_argument("--session-start-reset-after", type=int, default=14_400_000, help="milliseconds")
     parser.add_argument("--log-level", default="WARNING")
     return parser.parse_args(argv)
 
@@ -1694,6 +1917,16 @@ async def _serve(args: argparse.Namespace) -> None:
         port=args.port,
         user_id=args.user_id,
         guild_ids=args.guild_ids,
+        session_timeout=None if args.session_timeout < 0 else args.session_timeout,
+        enforce_identify_buckets=args.enforce_identify_buckets,
+        identify_interval=args.identify_interval,
+        session_start_limit={
+            "total": args.session_start_total,
+            "remaining": (
+                args.session_start_total if args.session_start_remaining is None else args.session_start_remaining
+            ),
+            "reset_after": args.session_start_reset_after,
+        },
     )
     emulator.ack_heartbeats = not args.no_ack_heartbeats
     stop = asyncio.Event()

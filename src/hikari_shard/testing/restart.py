@@ -28,7 +28,7 @@ import typing
 
 import orjson
 
-ENV_TOKEN: typing.Final = "RESTART_BOT_TOKEN"
+ENV_TOKEN: typing.Final = "RESTART_BOT_TOKEN"  # noqa: S105 - the variable's name, not a token
 ENV_REST_URL: typing.Final = "RESTART_BOT_REST_URL"
 ENV_OUT: typing.Final = "RESTART_BOT_OUT"
 ENV_SHARDS: typing.Final = "RESTART_BOT_SHARD_IDS"
@@ -107,7 +107,7 @@ class BotProcess:
         """Start the child (``started_at`` is its ``time.time()`` of start)."""
         self._out.write_bytes(b"")
         self.started_at = time.time()
-        self._process = subprocess.Popen(  # noqa: S603 - our own module, with this interpreter
+        self._process = subprocess.Popen(
             [sys.executable, "-m", "hikari_shard.testing.restart"],
             env=self._env,
             stdout=subprocess.DEVNULL,
@@ -131,9 +131,7 @@ class BotProcess:
         """The shards that received READY (``kind="ready"``) or RESUMED (``"resumed"``)."""
         return {line["shard"] for line in self.lines() if line["event"] == kind}
 
-    async def wait_for(
-        self, predicate: typing.Callable[[], bool], *, what: str, timeout: float = 30.0
-    ) -> None:
+    async def wait_for(self, predicate: typing.Callable[[], bool], *, what: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Poll until ``predicate()``; fail with the child's stderr if it exits or time runs out."""
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -146,7 +144,7 @@ class BotProcess:
                 raise AssertionError(msg)
             await asyncio.sleep(0.02)
 
-    async def terminate(self, *, timeout: float = 30.0) -> int:
+    async def terminate(self, *, timeout: float = 30.0) -> int:  # noqa: ASYNC109 - a bound, with the child killed at it
         """SIGTERM, as a deploy does; wait for the exit code."""
         process = self._process
         assert process is not None
@@ -182,7 +180,7 @@ def _main() -> None:
     import hikari_shard  # noqa: PLC0415
 
     hikari_shard.install()  # HIKARI_SHARD_SESSIONS turns warm restarts on
-    out = open(os.environ[ENV_OUT], "ab", buffering=0)  # noqa: SIM115, PTH123 - one write per line, unbuffered
+    out = open(os.environ[ENV_OUT], "ab", buffering=0)  # noqa: SIM115 - one write per line, unbuffered
 
     def write(**line: typing.Any) -> None:
         out.write(orjson.dumps({"t": time.time(), **line}) + b"\n")

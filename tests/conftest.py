@@ -15,6 +15,9 @@ import pytest
 from hikari_shard import _context, _fast, identify
 from hikari_shard.testing.hot_paths import load_or_skip
 
+# The tests import each other as top-level modules (rootdir-relative ``tests/`` on sys.path).
+pytest_plugins = ["redis_server"]
+
 
 @pytest.fixture(params=["compiled", "pure"])
 def impl(request: pytest.FixtureRequest) -> types.SimpleNamespace:

@@ -420,12 +420,6 @@ async def test_two_processes_share_a_sqlite_store(tmp_path: pathlib.Path) -> Non
 FRESH_ROUNDS: typing.Final = 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sessions.py SQLiteFile._connection: 'PRAGMA journal_mode = WAL' on a fresh file raises "
-    "'database is locked' at once (SQLite skips the busy handler to avoid a deadlock) when another "
-    "process or thread opens the same fresh file at the same moment",
-)
 def test_stores_opening_a_fresh_file_at_the_same_moment_all_work(tmp_path: pathlib.Path) -> None:
     # Threads stand in for processes (separate stores share nothing but the file) and meet far more
     # often; the race is lost in a few percent of rounds, so many rounds make a lost one certain.

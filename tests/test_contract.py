@@ -51,6 +51,10 @@ def test_constructor_signature_matches_hikari() -> None:
         assert ours[name].default == param.default, name
 
 
+EXTENSIONS: typing.Final = {"close": ["resumable"]}
+"""Keyword-only parameters we add after hikari's (each optional, so every hikari call stays valid)."""
+
+
 def test_public_api_matches_hikari() -> None:
     for name, theirs in inspect.getmembers(HIKARI_SHARD):
         if name.startswith("_"):
@@ -63,7 +67,11 @@ def test_public_api_matches_hikari() -> None:
             assert inspect.iscoroutinefunction(ours) == inspect.iscoroutinefunction(theirs), name
             ours_params = inspect.signature(ours).parameters
             theirs_params = inspect.signature(theirs).parameters
-            assert list(ours_params) == list(theirs_params), name
+            added = EXTENSIONS.get(name, [])
+            assert list(ours_params) == [*theirs_params, *added], name
+            for pname in added:
+                assert ours_params[pname].kind is inspect.Parameter.KEYWORD_ONLY, (name, pname)
+                assert ours_params[pname].default is None, (name, pname)
             for pname, param in theirs_params.items():
                 assert ours_params[pname].kind == param.kind, (name, pname)
                 assert ours_params[pname].default == param.default, (name, pname)

@@ -53,9 +53,7 @@ def _required() -> bool:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The URL (``redis://127.0.0.1:PORT/0``) of a redis-server started for this test session."""
-    binary = shutil.which("redis-server") or (
-        "/usr/bin/redis-server" if os.path.exists("/usr/bin/redis-server") else None
-    )
+    binary = shutil.which("redis-server")
     if binary is None:
         if _required():
             pytest.fail(f"{MISSING}; HIKARI_SHARD_REQUIRE_REDIS=1 or CI=true makes it required")

@@ -344,13 +344,20 @@ def test_identify_exports() -> None:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identify.py IdentifyBudget: remaining, total and reserve are plain attributes (in __slots__), "
-    "not the read-only properties store.md specifies; only waiting and resets_at are properties",
-)
 def test_the_budgets_counts_are_read_only() -> None:
     budget = IdentifyBudget(total=10, remaining=5, reset_after=60.0)
     for name in ("remaining", "total", "reserve", "waiting", "resets_at"):
         with pytest.raises(AttributeError):
             setattr(budget, name, 0)
+
+
+async def test_a_budget_no_bigger_than_its_reserve_never_spends() -> None:
+    budget = IdentifyBudget(total=2, remaining=0, reset_after=0.0, reserve=2)
+    spending = asyncio.ensure_future(budget.spend(logging.getLogger("test")))
+    await asyncio.sleep(0.05)
+    assert budget.waiting
+    assert not spending.done()
+    spending.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await spending
+    assert budget.remaining == 2

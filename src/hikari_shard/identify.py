@@ -208,17 +208,32 @@ class IdentifyBudget:
         IDENTIFYs kept back: when spending one would leave fewer, :meth:`spend` waits for the reset.
     """
 
-    __slots__ = ("_resets_at", "_waiting", "remaining", "reserve", "total")
+    __slots__ = ("_remaining", "_reserve", "_resets_at", "_total", "_waiting")
 
     def __init__(self, total: int, remaining: int, reset_after: float, *, reserve: int = 2) -> None:
-        self.total = total
-        self.remaining = remaining
-        self.reserve = reserve
+        self._total = total
+        self._remaining = remaining
+        self._reserve = reserve
         self._resets_at = time.time() + reset_after
         self._waiting = 0
 
     def __repr__(self) -> str:
         return f"IdentifyBudget(remaining={self.remaining}, total={self.total}, reserve={self.reserve})"
+
+    @property
+    def total(self) -> int:
+        """IDENTIFYs allowed per window."""
+        return self._total
+
+    @property
+    def remaining(self) -> int:
+        """IDENTIFYs left in this window."""
+        return self._remaining
+
+    @property
+    def reserve(self) -> int:
+        """IDENTIFYs never spent."""
+        return self._reserve
 
     @property
     def resets_at(self) -> float:
@@ -232,18 +247,19 @@ class IdentifyBudget:
 
     def update(self, total: int, remaining: int, reset_after: float) -> None:
         """Take in a fresh ``session_start_limit`` (from ``GET /gateway/bot``)."""
-        self.total = total
-        self.remaining = remaining
+        self._total = total
+        self._remaining = remaining
         self._resets_at = time.time() + reset_after
 
     async def spend(self, logger: logging.Logger) -> None:
         """Spend one IDENTIFY, first waiting for the window's reset if only the reserve is left."""
-        while self.remaining - 1 < self.reserve:
+        while self._remaining - 1 < self._reserve:
             wait = self._resets_at - time.time()
             if wait <= 0:
-                self.remaining = self.total
+                # A new window (Discord's is a day); a budget no bigger than the reserve waits for the next.
+                self._remaining = self._total
                 self._resets_at = time.time() + 86_400.0
-                break
+                continue
             logger.warning(
                 "only %s of %s IDENTIFYs left today (keeping %s in reserve): waiting %.0fs for the reset "
                 "instead of identifying",
@@ -257,4 +273,4 @@ class IdentifyBudget:
                 await asyncio.sleep(wait)
             finally:
                 self._waiting -= 1
-        self.remaining -= 1
+        self._remaining -= 1

@@ -76,6 +76,9 @@ async def test_two_processes_never_identify_two_shards_of_one_bucket_within_5s(
         finally:
             for bot in bots:
                 bot.kill()
+    start = min(at for at, _ in emulator.identify_log)
+    trace = [(round(at - start, 2), shard_id, shard_id % MAX_CONCURRENCY) for at, shard_id in emulator.identify_log]
+    print("IDENTIFY trace (s, shard, bucket):", trace)  # shown with -s, for the record
     assert emulator.bucket_violations == []
     assert emulator.identifies == dict.fromkeys(range(SHARD_COUNT), 2)
     gaps = bucket_gaps(emulator.identify_log)

@@ -231,3 +231,47 @@ async def test_a_store_that_fails_logs_one_warning_and_the_shard_identifies(
     expected = 1 if failure == "full disk" else 2  # full disk: only the save fails; else the load and the save
     assert len(warnings) == expected, warnings
     assert all(TOKEN not in message for message in warnings)
+
+
+async def test_warm_restarts_with_an_enabled_cache_say_what_it_will_lack(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import hikari
+
+    import hikari_shard
+
+    async with GatewayEmulator(token=TOKEN) as emulator:
+        bot = hikari_shard.GatewayBot(TOKEN, rest_url=emulator.rest_url, banner=None, sessions=tmp_path / "s.sqlite3")
+        with caplog.at_level(logging.WARNING, "hikari_shard"):
+            await asyncio.wait_for(bot.start(check_for_updates=False), TIMEOUT)
+        try:
+            warnings = [r.getMessage() for r in caplog.records if "warm restarts are on" in r.getMessage()]
+            assert len(warnings) == 1
+            assert "guilds" in warnings[0]
+            assert "members" in warnings[0]
+        finally:
+            await asyncio.wait_for(bot.close(), TIMEOUT)
+        # The bot's close kept the session (a store is configured): code 3000, and a record to resume.
+        assert emulator.connections[-1].close_code == 3000
+        record = await sessions.SQLiteSessionStore(tmp_path / "s.sqlite3").load(KEY, 0, 1)
+        assert record is not None
+
+        # A cache-less bot is warned of nothing, and its start resumes (no IDENTIFY).
+        caplog.clear()
+        bot = hikari_shard.GatewayBot(
+            TOKEN,
+            rest_url=emulator.rest_url,
+            banner=None,
+            sessions=tmp_path / "s.sqlite3",
+            cache_settings=hikari.impl.CacheSettings(components=hikari.api.CacheComponents.NONE),
+        )
+        with caplog.at_level(logging.WARNING, "hikari_shard"):
+            await asyncio.wait_for(bot.start(check_for_updates=False), TIMEOUT)
+        try:
+            assert not [r for r in caplog.records if "warm restarts are on" in r.getMessage()]
+            assert emulator.identifies[0] == 1
+            assert emulator.resumes[0] == 1
+        finally:
+            await asyncio.wait_for(bot.close(resumable=False), TIMEOUT)
+        assert emulator.connections[-1].close_code == 1001
+        assert await sessions.SQLiteSessionStore(tmp_path / "s.sqlite3").load(KEY, 0, 1) is None

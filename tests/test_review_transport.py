@@ -130,7 +130,7 @@ async def _server(handler: typing.Any) -> typing.AsyncIterator[web.Application]:
 
 async def test_a_ping_before_hello_is_answered() -> None:
     async with _server(_pinging_gateway):
-        shard = make_shard(None, url=_STATE["url"])
+        shard = make_shard(None, url=_STATE["url"], compression=None)
         async with running(shard):
             assert shard.is_connected
         assert _STATE["pongs"] == [(aiohttp.WSMsgType.PONG, b"before hello")]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
+import pathlib
+import sys
 import time
 import typing
 
@@ -153,3 +156,18 @@ async def test_close_does_not_depend_on_aiohttp_private_close_code(monkeypatch: 
         started = time.monotonic()
         await asyncio.wait_for(shard.close(), 10)
         assert time.monotonic() - started < 1.0  # generous: the handshake is loopback; 5 s means it timed out
+
+
+def test_the_transport_tests_load_without_trustme(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without trustme only the TLS tests skip: the proxy (ws) and receive-path tests still run."""
+    monkeypatch.setitem(sys.modules, "trustme", None)  # import trustme raises ImportError
+    path = pathlib.Path(__file__).with_name("test_transports.py")
+    spec = importlib.util.spec_from_file_location("_transports_without_trustme", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except pytest.skip.Exception:
+        pytest.fail("test_transports.py skips as a whole without trustme")
+    assert module.trustme is None
+    assert hasattr(module, "test_the_receive_path")

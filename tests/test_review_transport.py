@@ -171,3 +171,16 @@ def test_the_transport_tests_load_without_trustme(monkeypatch: pytest.MonkeyPatc
         pytest.fail("test_transports.py skips as a whole without trustme")
     assert module.trustme is None
     assert hasattr(module, "test_the_receive_path")
+
+
+def test_info_says_when_the_takeover_did_not_happen(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hikari_shard import __main__ as cli
+
+    monkeypatch.setattr(_transport._TakeoverHandler, "set_parser", client_proto.ResponseHandler.set_parser)
+    monkeypatch.setattr(_transport, "_TAKEOVER_MISSED", [])
+    assert cli.main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "websocket takeover: NOT confirmed" in out
+    assert "the takeover did not happen" in out

@@ -211,6 +211,48 @@ def frame_reader() -> str:
     return f"aiohttp {aiohttp.__version__}'s ws.receive(), one await per message (its reader cannot be routed)"
 
 
+async def probe_takeover(timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - bounded here, for the command line
+    """Open one websocket to a loopback aiohttp server and tell whether our reader took it over (``info``).
+
+    A connection whose takeover did not happen is recorded as for any connection (:func:`frame_reader`
+    says so afterwards).  Any failure of the probe itself answers ``False``.
+    """
+    from aiohttp import web  # noqa: PLC0415 - the server side, only for this probe
+    from hikari.impl import config  # noqa: PLC0415
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with asyncio.timeout(timeout):
+            conn = await GatewayConnection.connect(
+                url=f"ws://127.0.0.1:{port}/",
+                http_settings=config.HTTPSettings(),
+                proxy_settings=config.ProxySettings(),
+                logger=logging.getLogger(__name__),
+                max_message_size=1 << 16,
+            )
+            try:
+                return conn._fast_reader
+            finally:
+                await conn.close(code=1000, message=b"probe")
+    except Exception:
+        return False
+    finally:
+        await runner.cleanup()
+
+
 class _FrameFeed:
     """Stands in for aiohttp's websocket reader on the connection's protocol (``set_parser``).
 

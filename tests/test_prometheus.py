@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import types
+import typing
 
 import pytest
 
 from helpers import TOKEN, Recorder, make_shard, running, until
+from hikari_shard import statistics
 from hikari_shard.testing import GatewayEmulator
 
 prometheus_client = pytest.importorskip("prometheus_client")
@@ -47,3 +49,25 @@ async def test_collector_reports_the_shards_counters() -> None:
             assert 'hikari_shard_dispatches_total{event="TYPING_START",shard="0"} 3.0' in exposition
         registry.unregister(collector)
         assert registry.get_sample_value("hikari_shard_connects_total", {"shard": "0"}) is None
+
+
+class _NewNameMidScrape(str):
+    """An event name whose hashing adds another name to the live router's dict, as the event loop can
+    while the collector's HTTP thread copies it."""
+
+    __slots__ = ()
+    live: typing.ClassVar[dict[str, int]] = {}
+
+    def __hash__(self) -> int:
+        _NewNameMidScrape.live[f"NEW_{len(_NewNameMidScrape.live)}"] = 1
+        return str.__hash__(self)
+
+
+def test_a_scrape_while_a_new_event_name_arrives() -> None:
+    """The snapshot copies the live router's dict at once: a name added meanwhile does not break the scrape."""
+    live: dict[str, int] = {_NewNameMidScrape("MESSAGE_CREATE"): 2, "TYPING_START": 1}
+    _NewNameMidScrape.live = live
+    router = types.SimpleNamespace(messages=3, skipped=0, bytes_received=10, bytes_inflated=20, largest=5, events=live)
+    snapshot = statistics.ShardCounters().snapshot(router)  # "dictionary changed size during iteration" before
+    assert snapshot.events["MESSAGE_CREATE"] == 2
+    assert snapshot.events["TYPING_START"] == 1

@@ -17,8 +17,14 @@ def _info(_: argparse.Namespace) -> int:
     print(f"hot paths: {_fast.IMPLEMENTATION}")
     if _fast.NO_EXTENSIONS_REASON:
         print(f"  why: {_fast.NO_EXTENSIONS_REASON}")
+    import asyncio  # noqa: PLC0415
+
     from hikari_shard import _transport  # noqa: PLC0415 - aiohttp, only for this line
 
+    if not asyncio.run(_transport.probe_takeover()):  # one loopback connection: does aiohttp call set_parser?
+        print("websocket takeover: NOT confirmed on a loopback connection (ws.receive() reads)")
+    else:
+        print("websocket takeover: confirmed on a loopback connection")
     print(f"websocket frames read by: {_transport.frame_reader()}")
     print(f"zlib-stream inflated by: {_fast.inflate.STREAM_DECOMPRESSOR}")
     print(f"zstd-stream available: {_fast.inflate.zstd_available()}")

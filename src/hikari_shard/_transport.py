@@ -183,13 +183,74 @@ def _reader_routes() -> bool:
     return probe.items == [(2, b"{}"), _fast.router.PingFrame(b"p"), (1, b"[]")]
 
 
+_TAKEOVER_MISSED: list[str] = []
+"""Set (once) when aiohttp upgraded a connection without calling our ``set_parser``: ws.receive() reads."""
+
+
+def _takeover_missed() -> None:
+    if not _TAKEOVER_MISSED:
+        _TAKEOVER_MISSED.append(aiohttp.__version__)
+        logging.getLogger(__name__).warning(
+            "aiohttp %s upgraded the websocket without installing our frame reader (set_parser was not called): "
+            "reading with ws.receive(), one await per message",
+            aiohttp.__version__,
+        )
+
+
 def frame_reader() -> str:
     """Who splits the websocket into messages, when aiohttp's connector can be taken over (``info``, the logs)."""
+    if _TAKEOVER_MISSED:
+        return (
+            f"aiohttp {_TAKEOVER_MISSED[0]}'s ws.receive(), one await per message "
+            "(the takeover did not happen: aiohttp did not call set_parser)"
+        )
     if _fast.IMPLEMENTATION == "compiled":
         return "our compiled parser, routed in data_received"
     if _reader_routes():
         return f"aiohttp {aiohttp.__version__}'s reader, routed in data_received"
     return f"aiohttp {aiohttp.__version__}'s ws.receive(), one await per message (its reader cannot be routed)"
+
+
+async def probe_takeover(timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - bounded here, for the command line
+    """Open one websocket to a loopback aiohttp server and tell whether our reader took it over (``info``).
+
+    A connection whose takeover did not happen is recorded as for any connection (:func:`frame_reader`
+    says so afterwards).  Any failure of the probe itself answers ``False``.
+    """
+    from aiohttp import web  # noqa: PLC0415 - the server side, only for this probe
+    from hikari.impl import config  # noqa: PLC0415
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with asyncio.timeout(timeout):
+            conn = await GatewayConnection.connect(
+                url=f"ws://127.0.0.1:{port}/",
+                http_settings=config.HTTPSettings(),
+                proxy_settings=config.ProxySettings(),
+                logger=logging.getLogger(__name__),
+                max_message_size=1 << 16,
+            )
+            try:
+                return conn._fast_reader
+            finally:
+                await conn.close(code=1000, message=b"probe")
+    except Exception:
+        return False
+    finally:
+        await runner.cleanup()
 
 
 class _FrameFeed:
@@ -204,9 +265,13 @@ class _FrameFeed:
     async side instead of raised into the event loop's transport machinery.
     """
 
-    __slots__ = ("_early", "_eof", "_feed", "_max_message_size", "_router")
+    __slots__ = ("_early", "_eof", "_feed", "_max_message_size", "_router", "aiohttp_queue", "installed")
 
     def __init__(self, max_message_size: int) -> None:
+        self.installed = False
+        """Whether aiohttp installed us through ``set_parser`` (checked per connection after the upgrade)."""
+        self.aiohttp_queue: typing.Any = None
+        """aiohttp's message queue for this websocket, which its ``close()`` reads the end of the socket from."""
         self._max_message_size = max_message_size
         self._router: typing.Any = None
         self._feed: typing.Callable[[bytes], tuple[bool, bytes] | None] | None = None
@@ -241,6 +306,10 @@ class _FrameFeed:
         return False, b""
 
     def feed_eof(self) -> None:
+        queue = self.aiohttp_queue
+        if queue is not None:  # ws.close() waits on it for the end of the close handshake
+            with contextlib.suppress(Exception):
+                queue.feed_eof()
         if self._router is None:
             self._eof = True
         else:
@@ -255,6 +324,8 @@ class _TakeoverHandler(client_proto.ResponseHandler):
         self._frame_feed = frame_feed
 
     def set_parser(self, parser: typing.Any, payload: typing.Any, data_received_cb: typing.Any = None) -> None:
+        self._frame_feed.installed = True
+        self._frame_feed.aiohttp_queue = payload
         super().set_parser(self._frame_feed, payload, data_received_cb)
 
 
@@ -371,6 +442,9 @@ class GatewayConnection:
         except BaseException:
             await exit_stack.aclose()
             raise
+        if frame_feed is not None and not frame_feed.installed:
+            _takeover_missed()  # aiohttp's own reader reads this socket: so does ws.receive()
+            frame_feed = None
         return cls(ws=ws, exit_stack=exit_stack, logger=logger, frame_feed=frame_feed)
 
     async def next_item(self) -> typing.Any:
@@ -434,10 +508,9 @@ class GatewayConnection:
         self._sent_close = True
         self._logger.debug("sending close frame with code %s and message %r", code, message)
         try:
-            if self._fast_reader:
-                # Our parser owns the socket, so aiohttp's reader never sees the server's close reply:
-                # send our close frame and shut the transport (it flushes the frame first).
-                self._ws._close_code = code  # type: ignore[attr-defined]
+            # aiohttp's public close(): it sends our close frame, then waits for the server's reply. With
+            # our parser on the socket, the end of the socket reaches aiohttp's queue (_FrameFeed.feed_eof),
+            # and the server closes the socket once it has answered: the handshake completes within the timeout.
             await asyncio.wait_for(self._ws.close(code=code, message=message), timeout=5)
         except TimeoutError:
             self._logger.debug("failed to send close frame in time, probably connection issues")

@@ -957,6 +957,9 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow close()'s cancellation.
                 async with asyncio.timeout(_HELLO_TIMEOUT):
                     hello = await conn.next_item()
+                    while isinstance(hello, _fast.router.PingFrame):  # a ping before HELLO: answer, keep waiting
+                        await conn.pong(hello.payload)
+                        hello = await conn.next_item()
             except TimeoutError:
                 msg = f"no HELLO within {_HELLO_TIMEOUT}s of connecting"
                 raise errors.GatewayTransportError(msg) from None
@@ -1034,6 +1037,10 @@ class GatewayShardImpl(shard_api.GatewayShard):
                     pass
             self._conn = None
             self._router = None
+            # Clear the session before anything awaits: a command woken below then blocks in
+            # _wait_for_session until the next READY/RESUMED instead of spinning on a set event.
+            was_ready = self._handshake_event.is_set()
+            self._handshake_event.clear()
             # Commands waiting for a slot on this connection wait for the next session instead.
             self._limiter.close(_SessionEnded())
             permanent = self._is_closing and not self._closing_resumable
@@ -1043,8 +1050,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
                 await asyncio.shield(conn.close(code=code, message=reason))
             except asyncio.CancelledError:
                 cancelled = True
-            if self._handshake_event.is_set():
-                self._handshake_event.clear()
+            if was_ready:
                 try:
                     await self._event_manager.dispatch(
                         self._event_factory.deserialize_disconnected_event(self), return_tasks=True

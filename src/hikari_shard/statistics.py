@@ -111,9 +111,12 @@ class ShardCounters:
         messages, skipped, received, inflated = (
             getattr(self, name) + extra for name, extra in zip(_ROUTER_COUNTERS, live, strict=True)
         )
+        # dict() copies in one C call, which no other thread can interleave with (unlike iterating
+        # .items() in Python): the Prometheus collector snapshots from its HTTP thread while the event
+        # loop adds event names.
         events = dict(self.events)
         if router is not None:
-            _add_counts(events, router.events)
+            _add_counts(events, dict(router.events))
         dispatches = sum(events.values())
         return ShardStats(
             shards=1,

@@ -112,6 +112,8 @@ async def test_the_budget_guard_stops_identifying_at_the_reserve_and_says_so(
             assert budget.remaining == 2
             assert any("IDENTIFYs left today" in r.getMessage() for r in caplog.records)
             assert shard.stats.identifies == 1
+            assert shard.stats.identify_waits == 1
+            assert shard.stats.waiting_for_budget == 1
         finally:
             await asyncio.wait_for(bot.close(), 10)
     assert emulator.session_start_limit["remaining"] == 2

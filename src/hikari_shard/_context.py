@@ -20,7 +20,7 @@ import logging
 import time
 import typing
 
-from hikari_shard import identify, sessions
+from hikari_shard import identify, sessions, statistics
 
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -127,7 +127,9 @@ class GatewayContext:
         return None
 
     # -- the identify queue ------------------------------------------------------------------------
-    async def before_identify(self, key: int, shard_id: int, logger: logging.Logger) -> None:
+    async def before_identify(
+        self, key: int, shard_id: int, logger: logging.Logger, counters: statistics.ShardCounters
+    ) -> None:
         """Wait until this shard may IDENTIFY: its bucket's slot, then one IDENTIFY of the day's budget."""
         shared = self.queue
         if shared is None:
@@ -144,8 +146,16 @@ class GatewayContext:
                     ex,
                 )
                 await local_queue().acquire(key, shard_id, self.max_concurrency)
-        if self.budget is not None:
-            await self.budget.spend(logger)
+        budget = self.budget
+        if budget is None:
+            return
+        if budget.remaining - 1 < budget.reserve:
+            counters.identify_waits += 1
+            counters.waiting_for_budget = 1
+        try:
+            await budget.spend(logger)
+        finally:
+            counters.waiting_for_budget = 0
 
 
 _DEFAULT = GatewayContext()

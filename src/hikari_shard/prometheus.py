@@ -23,6 +23,8 @@ metric                                    type      labels
 ``largest_message_bytes``                 gauge     shard
 ``connects_total``                        counter   shard
 ``identifies_total``, ``resumes_total``   counter   shard (sent)
+``identify_waits_total``                  counter   shard (waited for the day's IDENTIFY budget)
+``waiting_for_budget``                    gauge     shard (1 while it waits for the budget's reset)
 ``ready_total``, ``resumed_total``        counter   shard (received)
 ``close_codes_total``                     counter   shard, code
 ``reconnects_total``                      counter   shard, reason
@@ -58,6 +60,7 @@ _COUNTERS: typing.Final = (
     ("connects", "connects", "websocket connections opened"),
     ("identifies", "identifies", "IDENTIFY payloads sent (new sessions)"),
     ("resumes", "resumes", "RESUME payloads sent"),
+    ("identify_waits", "identify_waits", "IDENTIFYs that waited for the day's budget to reset"),
     ("ready", "ready", "READY dispatches received"),
     ("resumed", "resumed", "RESUMED dispatches received"),
 )
@@ -92,6 +95,9 @@ class ShardCollector(registry_.Collector):
         largest = GaugeMetricFamily(
             f"{_PREFIX}_largest_message_bytes", "the largest JSON payload received", labels=["shard"]
         )
+        waiting = GaugeMetricFamily(
+            f"{_PREFIX}_waiting_for_budget", "1 while the shard waits for the day's IDENTIFY budget", labels=["shard"]
+        )
         latency = GaugeMetricFamily(
             f"{_PREFIX}_heartbeat_latency_seconds", "the last heartbeat round trip", labels=["shard"]
         )
@@ -108,6 +114,7 @@ class ShardCollector(registry_.Collector):
             for reason, count in snapshot.reconnect_reasons.items():
                 reconnects.add_metric([label, reason], count)
             largest.add_metric([label], snapshot.largest_message)
+            waiting.add_metric([label], snapshot.waiting_for_budget)
             if not math.isnan(snapshot.heartbeat_latency):
                 latency.add_metric([label], snapshot.heartbeat_latency)
             cumulative = 0
@@ -117,7 +124,7 @@ class ShardCollector(registry_.Collector):
                 buckets.append(("+Inf" if math.isinf(bound) else repr(bound), cumulative))
             rtt.add_metric([label], buckets, snapshot.heartbeat_sum)
         yield from counters.values()
-        yield from (dispatches, close_codes, reconnects, largest, latency, rtt)
+        yield from (dispatches, close_codes, reconnects, largest, waiting, latency, rtt)
 
 
 def register(bot_or_shard: typing.Any, registry: registry_.CollectorRegistry = registry_.REGISTRY) -> ShardCollector:

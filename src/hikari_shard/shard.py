@@ -1062,7 +1062,9 @@ class GatewayShardImpl(shard_api.GatewayShard):
 
     async def _wait_for_identify_slot(self, tasks: list[asyncio.Task[None]]) -> None:
         """Wait for this shard's identify bucket and budget, while the connection's tasks keep running."""
-        gate = asyncio.ensure_future(self._context.before_identify(self._key, self._shard_id, self._logger))
+        gate = asyncio.ensure_future(
+            self._context.before_identify(self._key, self._shard_id, self._logger, self._stats)
+        )
         try:
             done, _ = await asyncio.wait((gate, *tasks), return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -57,6 +57,7 @@ class ShardCounters:
         "heartbeat_latency",
         "heartbeat_sum",
         "identifies",
+        "identify_waits",
         "largest",
         "messages",
         "ready",
@@ -64,6 +65,7 @@ class ShardCounters:
         "resumed",
         "resumes",
         "skipped",
+        "waiting_for_budget",
     )
 
     def __init__(self) -> None:
@@ -76,6 +78,8 @@ class ShardCounters:
         self.connects = 0
         self.identifies = 0
         self.resumes = 0
+        self.identify_waits = 0
+        self.waiting_for_budget = 0
         self.ready = 0
         self.resumed = 0
         self.close_codes: collections.Counter[int] = collections.Counter()
@@ -131,6 +135,8 @@ class ShardCounters:
             connects=self.connects,
             identifies=self.identifies,
             resumes=self.resumes,
+            identify_waits=self.identify_waits,
+            waiting_for_budget=self.waiting_for_budget,
             ready=self.ready,
             resumed=self.resumed,
             close_codes=types.MappingProxyType(dict(self.close_codes)),
@@ -173,6 +179,10 @@ class ShardStats:
     """IDENTIFYs sent (new sessions; every one after the first is a re-identify)."""
     resumes: int
     """RESUMEs sent."""
+    identify_waits: int
+    """IDENTIFYs that waited for the day's budget to reset (the guard kept its reserve)."""
+    waiting_for_budget: int
+    """Shards waiting for the day's IDENTIFY budget to reset now (0 or 1 per shard)."""
     ready: int
     """READY dispatches received."""
     resumed: int

@@ -22,18 +22,16 @@ import urllib.parse
 import aiohttp
 from hikari import _about as hikari_about
 from hikari import capabilities as capabilities_
-from hikari import errors, presences, snowflakes, undefined, urls
+from hikari import errors, presences, snowflakes, urls
 from hikari import intents as intents_
 from hikari.api import shard as shard_api
 from hikari.internal import data_binding, ux
 
-from hikari_shard import _consumers, _context, _fast, _transport, recorder, sessions, statistics
+from hikari_shard import _commands, _consumers, _context, _fast, _transport, recorder, sessions, statistics
 
 if typing.TYPE_CHECKING:
     import datetime
 
-    from hikari import channels, guilds
-    from hikari import users as users_
     from hikari.api import event_factory as event_factory_
     from hikari.api import event_manager as event_manager_
     from hikari.impl import config
@@ -44,15 +42,11 @@ TRACE: typing.Final[int] = ux.TRACE
 # Opcodes (gateway v10)
 _HEARTBEAT: typing.Final = 1
 _IDENTIFY: typing.Final = 2
-_PRESENCE_UPDATE: typing.Final = 3
-_VOICE_STATE_UPDATE: typing.Final = 4
 _RESUME: typing.Final = 6
 _RECONNECT: typing.Final = 7
-_REQUEST_GUILD_MEMBERS: typing.Final = 8
 _INVALID_SESSION: typing.Final = 9
 _HELLO: typing.Final = 10
 _HEARTBEAT_ACK: typing.Final = 11
-_REQUEST_CHANNEL_INFO: typing.Final = 43
 
 _READY: typing.Final = sys.intern("READY")
 _RESUMED: typing.Final = sys.intern("RESUMED")
@@ -85,8 +79,6 @@ _COMMAND_LIMIT: typing.Final = 120
 _COMMAND_PERIOD: typing.Final = 60.0
 _HEARTBEAT_RESERVE: typing.Final = 3
 
-_CUSTOM_STATUS_NAME: typing.Final = "Custom Status"
-
 
 class _SessionEnded(Exception):
     """Internal: the connection a command waited for a slot on ended; it waits for the next session."""
@@ -103,23 +95,6 @@ class _Reconnect(Exception):
         super().__init__(reason)
         self.reason = reason
         self.delay = delay
-
-
-def _serialize_datetime(dt: datetime.datetime | None) -> int | None:
-    return None if dt is None else int(dt.timestamp() * 1_000)
-
-
-def _serialize_activity(activity: presences.Activity | None) -> data_binding.JSONish:
-    if activity is None:
-        return None
-    # hikari's sugar: a CUSTOM activity with only a name uses the name as the state.
-    if activity.type is presences.ActivityType.CUSTOM and activity.name and not activity.state:
-        name: str | None = _CUSTOM_STATUS_NAME
-        state: str | None = activity.name
-    else:
-        name = activity.name
-        state = activity.state
-    return {"name": name, "state": state, "type": int(activity.type), "url": activity.url}
 
 
 def _backoff_delay(attempt: int) -> float:
@@ -157,7 +132,7 @@ def _bad_payload(what: str) -> errors.GatewayTransportError:
     return errors.GatewayTransportError(f"received an invalid gateway payload: {what}")
 
 
-class GatewayShardImpl(shard_api.GatewayShard):
+class GatewayShardImpl(_commands.GatewayCommands, shard_api.GatewayShard):
     """A Discord gateway v10 shard, a drop-in for :class:`hikari.impl.shard.GatewayShardImpl`.
 
     Takes exactly hikari 2.7's keywords with the same defaults; see hikari's documentation of
@@ -196,7 +171,6 @@ class GatewayShardImpl(shard_api.GatewayShard):
     """
 
     __slots__: typing.Sequence[str] = (
-        "_activity",
         "_background",
         "_capabilities",
         "_close_preference",
@@ -213,9 +187,7 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_healthy",
         "_heartbeat_latency",
         "_http_settings",
-        "_idle_since",
         "_intents",
-        "_is_afk",
         "_is_closing",
         "_keep_alive_task",
         "_kept_session",
@@ -235,7 +207,6 @@ class GatewayShardImpl(shard_api.GatewayShard):
         "_shard_count",
         "_shard_id",
         "_stats",
-        "_status",
         "_stored",
         "_token",
         "_user_id",
@@ -638,114 +609,6 @@ class GatewayShardImpl(shard_api.GatewayShard):
 
     def _redact(self, data: bytes) -> bytes:
         return data.replace(self._token.encode(), b"**REDACTED TOKEN**") if self._token else data
-
-    async def request_guild_members(
-        self,
-        guild: snowflakes.SnowflakeishOr[guilds.PartialGuild],
-        *,
-        include_presences: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
-        query: str = "",
-        limit: int = 0,
-        users: undefined.UndefinedOr[snowflakes.SnowflakeishSequence[users_.User]] = undefined.UNDEFINED,
-        nonce: undefined.UndefinedOr[str] = undefined.UNDEFINED,
-    ) -> None:
-        self._check_if_connected()
-        if not query and not limit and not self._intents & intents_.Intents.GUILD_MEMBERS:
-            raise errors.MissingIntentError(intents_.Intents.GUILD_MEMBERS)
-
-        if include_presences and not self._intents & intents_.Intents.GUILD_PRESENCES:
-            raise errors.MissingIntentError(intents_.Intents.GUILD_PRESENCES)
-
-        if users is not undefined.UNDEFINED and (query or limit):
-            msg = "Cannot specify limit/query with users"
-            raise ValueError(msg)
-
-        if not 0 <= limit <= 100:
-            msg = "'limit' must be between 0 and 100, both inclusive"
-            raise ValueError(msg)
-
-        if users is not undefined.UNDEFINED and len(users) > 100:
-            msg = "'users' is limited to 100 users"
-            raise ValueError(msg)
-
-        if nonce is not undefined.UNDEFINED and len(bytes(nonce, "utf-8")) > 32:
-            msg = "'nonce' can be no longer than 32 byte characters long."
-            raise ValueError(msg)
-
-        payload = data_binding.JSONObjectBuilder()
-        payload.put_snowflake("guild_id", guild)
-        payload.put("presences", include_presences)
-        payload.put("query", query)
-        payload.put("limit", limit)
-        payload.put_snowflake_array("user_ids", users)
-        payload.put("nonce", nonce)
-        await self._send_json({"op": _REQUEST_GUILD_MEMBERS, "d": payload})
-
-    async def request_channel_info(
-        self,
-        guild: snowflakes.SnowflakeishOr[guilds.PartialGuild],
-        *,
-        fields: typing.Sequence[shard_api.ChannelInfoField],
-    ) -> None:
-        self._check_if_connected()
-        payload = data_binding.JSONObjectBuilder()
-        payload.put_snowflake("guild_id", guild)
-        payload.put("fields", [str(field) for field in fields])
-        await self._send_json({"op": _REQUEST_CHANNEL_INFO, "d": payload})
-
-    async def update_presence(
-        self,
-        *,
-        idle_since: undefined.UndefinedNoneOr[datetime.datetime] = undefined.UNDEFINED,
-        afk: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
-        activity: undefined.UndefinedNoneOr[presences.Activity] = undefined.UNDEFINED,
-        status: undefined.UndefinedOr[presences.Status] = undefined.UNDEFINED,
-    ) -> None:
-        self._check_if_connected()
-        presence = self._serialize_and_store_presence_payload(
-            idle_since=idle_since, afk=afk, activity=activity, status=status
-        )
-        await self._send_json({"op": _PRESENCE_UPDATE, "d": presence})
-
-    async def update_voice_state(
-        self,
-        guild: snowflakes.SnowflakeishOr[guilds.PartialGuild],
-        channel: snowflakes.SnowflakeishOr[channels.GuildVoiceChannel] | None,
-        *,
-        self_mute: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
-        self_deaf: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
-    ) -> None:
-        self._check_if_connected()
-        payload = data_binding.JSONObjectBuilder()
-        payload.put_snowflake("guild_id", guild)
-        payload.put_snowflake("channel_id", channel)
-        payload.put("self_mute", self_mute)
-        payload.put("self_deaf", self_deaf)
-        await self._send_json({"op": _VOICE_STATE_UPDATE, "d": payload})
-
-    def _serialize_and_store_presence_payload(
-        self,
-        idle_since: undefined.UndefinedNoneOr[datetime.datetime] = undefined.UNDEFINED,
-        afk: undefined.UndefinedOr[bool] = undefined.UNDEFINED,
-        status: undefined.UndefinedOr[presences.Status] = undefined.UNDEFINED,
-        activity: undefined.UndefinedNoneOr[presences.Activity] = undefined.UNDEFINED,
-    ) -> data_binding.JSONObject:
-        if activity is not undefined.UNDEFINED:
-            self._activity = activity
-        if status is not undefined.UNDEFINED:
-            self._status = status
-        if idle_since is not undefined.UNDEFINED:
-            self._idle_since = idle_since
-        if afk is not undefined.UNDEFINED:
-            self._is_afk = afk
-
-        payload = data_binding.JSONObjectBuilder()
-        payload.put("since", self._idle_since, conversion=_serialize_datetime)
-        payload.put("afk", self._is_afk)
-        payload.put("game", self._activity, conversion=_serialize_activity)
-        # Discord ignores "offline" from a bot; "invisible" is what makes it appear offline.
-        payload.put("status", "invisible" if self._status is presences.Status.OFFLINE else self._status)
-        return payload
 
     # -- receiving -----------------------------------------------------------------------------
     def _make_router(self, conn: _transport.GatewayConnection) -> typing.Any:

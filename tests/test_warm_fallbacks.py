@@ -275,3 +275,31 @@ async def test_warm_restarts_with_an_enabled_cache_say_what_it_will_lack(
             await asyncio.wait_for(bot.close(resumable=False), TIMEOUT)
         assert emulator.connections[-1].close_code == 1001
         assert await sessions.SQLiteSessionStore(tmp_path / "s.sqlite3").load(KEY, 0, 1) is None
+
+
+def test_install_keeps_hikaris_start_and_says_so_when_a_bot_internal_it_reads_is_gone(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from hikari.impl import gateway_bot
+
+    import hikari_shard
+    from hikari_shard import _install
+
+    assert _install._bot_internals_missing() == ""  # hikari 2.7, as CI runs it
+    monkeypatch.setattr(_install, "_BOT_ATTRIBUTES", (*_install._BOT_ATTRIBUTES, "_renamed_in_a_later_hikari"))
+    with caplog.at_level(logging.WARNING, "hikari_shard"):
+        hikari_shard.install()
+    try:
+        assert gateway_bot.GatewayBot.start is _install.ORIGINAL_START
+        assert gateway_bot.GatewayBot.close is _install.ORIGINAL_CLOSE
+        assert any("_renamed_in_a_later_hikari" in r.getMessage() for r in caplog.records)
+        assert hikari_shard.installed()  # the shard itself is still ours
+    finally:
+        hikari_shard.uninstall()
+    monkeypatch.undo()
+    hikari_shard.install()
+    try:
+        assert gateway_bot.GatewayBot.start is _install._start
+    finally:
+        hikari_shard.uninstall()
+    assert gateway_bot.GatewayBot.start is _install.ORIGINAL_START

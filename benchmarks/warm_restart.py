@@ -27,15 +27,13 @@ import asyncio
 import contextlib
 import json
 import pathlib
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import typing
 
 from hikari_shard.testing import GatewayEmulator, make_bot_token
+from hikari_shard.testing.redis import redis_server
 from hikari_shard.testing.restart import BotProcess, message
 
 
@@ -115,34 +113,6 @@ async def run_restart(
         "lost": sum(1 for key in window if key not in got),
         "dispatched_meanwhile": len(window),
     }
-
-
-@contextlib.contextmanager
-def redis_server() -> typing.Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        msg = "redis-server is not installed (Debian: apt-get install redis-server); pass --no-redis or --redis URL"
-        raise SystemExit(msg)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    with tempfile.TemporaryDirectory() as folder:
-        process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", folder],
-            stdout=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                    break
-                if time.monotonic() > deadline:
-                    raise SystemExit("redis-server did not start")
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            process.wait(10)
 
 
 async def main_async(args: argparse.Namespace, redis_url: str | None) -> dict[str, typing.Any]:

@@ -11,39 +11,15 @@ Tests share the one server: each test uses its own key prefix (:func:`redis_pref
 from __future__ import annotations
 
 import os
-import pathlib
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import typing
 import uuid
 
 import pytest
 
+from hikari_shard.testing.redis import MISSING, RedisUnavailableError, redis_server
+
 if typing.TYPE_CHECKING:
     from collections.abc import Iterator
-
-START_TIMEOUT: typing.Final = 10.0
-MISSING: typing.Final = "redis-server is not installed (Debian: apt-get install redis-server)"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _ping(port: int) -> bool:
-    """One PING over the RESP protocol; True when the server answers PONG."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
 
 
 def _required() -> bool:
@@ -53,48 +29,17 @@ def _required() -> bool:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The URL (``redis://127.0.0.1:PORT/0``) of a redis-server started for this test session."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if _required():
-            pytest.fail(f"{MISSING}; HIKARI_SHARD_REQUIRE_REDIS=1 or CI=true makes it required")
+    server = redis_server()
+    try:
+        url = server.__enter__()
+    except RedisUnavailableError as ex:
+        if _required() or str(ex) != MISSING:
+            pytest.fail(f"{ex}; HIKARI_SHARD_REQUIRE_REDIS=1 or CI=true makes it required")
         pytest.skip(MISSING)
-    with tempfile.TemporaryDirectory(prefix="hikari-shard-redis-") as workdir:
-        port = _free_port()
-        log = pathlib.Path(workdir) / "redis.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [
-                    binary,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    workdir,
-                ],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=workdir,
-            )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT
-            while not _ping(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    output = log.read_text(errors="replace")[-2000:]
-                    pytest.fail(f"redis-server did not answer PING on 127.0.0.1:{port}:\n{output}")
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+    try:
+        yield url
+    finally:
+        server.__exit__(None, None, None)
 
 
 @pytest.fixture

@@ -62,6 +62,10 @@ FATAL_CLOSE_CODES: typing.Final[frozenset[int]] = frozenset((4004, 4010, 4011, 4
 """Reconnecting cannot help (bad token, sharding, API version, intents): the shard stops with the error."""
 
 
+_CLOSE_HANDSHAKE_TIMEOUT: typing.Final = 1.0
+"""Seconds close() waits for the server's answer to our close frame (and the end of the socket)."""
+
+
 def classify_close_code(code: int) -> typing.Literal["resume", "identify", "fatal"]:
     """Say what Discord's documentation asks a client to do after the server closed with ``code``.
 
@@ -511,9 +515,10 @@ class GatewayConnection:
             # aiohttp's public close(): it sends our close frame, then waits for the server's reply. With
             # our parser on the socket, the end of the socket reaches aiohttp's queue (_FrameFeed.feed_eof),
             # and the server closes the socket once it has answered: the handshake completes within the timeout.
-            await asyncio.wait_for(self._ws.close(code=code, message=message), timeout=5)
+            # A peer that never answers costs at most _CLOSE_HANDSHAKE_TIMEOUT: the socket is shut then.
+            await asyncio.wait_for(self._ws.close(code=code, message=message), timeout=_CLOSE_HANDSHAKE_TIMEOUT)
         except TimeoutError:
-            self._logger.debug("failed to send close frame in time, probably connection issues")
+            self._logger.debug("no answer to our close frame in time, shutting the socket")
         except (aiohttp.ClientError, OSError, RuntimeError) as ex:
             self._logger.debug("failed to send close frame: %r", ex)
         finally:

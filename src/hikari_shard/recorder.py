@@ -15,9 +15,10 @@ and RESUMED are left out too, ``--replay`` does not use them), redacted by defau
 How it stays off the hot path: while nothing records, each of our shards' routers has
 ``recorder = None`` and the only cost is that ``is not None`` check per dispatch.  While
 recording, the router calls :meth:`Recording._append` with the raw JSON bytes it already holds:
-it adds up their size, stops the recording the moment ``limit_bytes`` or ``duration`` is
-reached, and queues them.  A writer thread decodes, redacts and appends them to ``FILE.part``
-four times a second; closing the recording writes the rest and renames ``FILE.part`` to ``FILE``.
+it adds up their size, stops the recording at the payload that would pass ``limit_bytes``, and
+queues them.  A writer thread decodes, redacts and appends them to ``FILE.part`` four times a
+second (and checks ``duration``); closing the recording writes the rest and renames ``FILE.part``
+to ``FILE``.
 
 Failures stay inside the recorder: the file is opened (and created) by :func:`record`, so a path
 that cannot be written fails there; afterwards nothing the recorder does raises into the shard
@@ -202,7 +203,7 @@ class Recording:
             return
         try:
             size = self._bytes + len(raw)
-            if size > self._limit or time.monotonic() > self._deadline:
+            if size > self._limit:  # (the writer thread checks the duration, four times a second)
                 _LOGGER.info("recording to %s reached its limit after %s dispatches", self.path, self._captured)
                 self.stop()
                 return

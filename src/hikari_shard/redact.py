@@ -270,7 +270,19 @@ class Redactor:
         cannot be un-mapped).
     """
 
-    __slots__ = ("_filler", "_ids", "_key", "_keys", "_newest", "_numbers", "_rng", "_shift", "_taken", "_texts")
+    __slots__ = (
+        "_filler",
+        "_ids",
+        "_key",
+        "_key_fakes",
+        "_keys",
+        "_newest",
+        "_numbers",
+        "_rng",
+        "_shift",
+        "_taken",
+        "_texts",
+    )
 
     def __init__(self, *, key: bytes | None = None) -> None:
         self._key = key if key is not None else secrets.token_bytes(32)
@@ -279,6 +291,7 @@ class Redactor:
         self._taken: set[str] = set()
         self._texts: dict[str, str] = {}
         self._keys: dict[str, str] = {}
+        self._key_fakes: set[str] = set()
         self._numbers: dict[int | float, int | float] = {}
         low, high = _SHIFT_DAYS
         self._shift = self._rng.randint(low * 86_400, high * 86_400) * 1_000
@@ -406,10 +419,11 @@ class Redactor:
         if fake is None:
             counter = 0
             fake = self.text(value)
-            while fake in FIELD_NAMES or fake in self._keys.values() or _SNOWFLAKE.fullmatch(fake):
+            while fake in FIELD_NAMES or fake in self._key_fakes or _SNOWFLAKE.fullmatch(fake):
                 counter += 1
                 fake = self.text(f"{value}\x00{counter}")[: len(fake)] if fake.isascii() else fake + "x"
             self._keys[value] = fake
+            self._key_fakes.add(fake)
         return fake
 
     def _string(self, value: str) -> str:

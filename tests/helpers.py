@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import importlib
+import importlib.util
 import itertools
 import os
 import sys
@@ -25,6 +26,19 @@ TOKEN: typing.Final = make_bot_token()
 TIMEOUT: typing.Final = 5.0
 OURS: typing.Final = GatewayShardImpl
 STOCK: typing.Final = _install.ORIGINAL
+
+
+def require_engine(module: str, package: str) -> None:
+    """Skip unless ``module`` (a multi-process engine) is installed; fail instead under CI.
+
+    ``find_spec``, not ``importorskip``: hikari-clusters 1.2.0 raises TypeError when imported with hikari 2.7
+    (our integration module imports it with a fix), so it must not be imported here.
+    """
+    if importlib.util.find_spec(module) is not None:
+        return
+    if os.environ.get("HIKARI_SHARD_REQUIRE_ENGINES") == "1" or os.environ.get("CI") == "true":
+        pytest.fail(f"{package} is not installed; HIKARI_SHARD_REQUIRE_ENGINES=1 or CI=true makes it required")
+    pytest.skip(f"{package} is not installed (`pip install {package}`, or the `test` extra)")
 
 
 class Recorder:

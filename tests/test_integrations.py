@@ -17,14 +17,14 @@ tell the shards apart).  This file is also that harness: the tests start
 ``python tests/test_integrations.py {orchestrator,clusters} ...`` in a new process group and kill the
 whole group when they end.
 
-Neither engine is a test dependency; these tests skip unless the engine is installed.
+Both engines are test dependencies (the ``test`` extra pins the versions CI runs). Without one, its
+tests skip and name it, except under ``HIKARI_SHARD_REQUIRE_ENGINES=1`` (``.ci/run`` sets it), where they fail.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import itertools
 import json
 import os
@@ -38,6 +38,8 @@ import typing
 
 import hikari
 import pytest
+
+from helpers import require_engine
 
 if typing.TYPE_CHECKING:
     from hikari_shard.testing.emulator import GatewayEmulator
@@ -56,10 +58,7 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the harness run
 
 
 def _require(module: str, package: str) -> None:
-    # find_spec, not importorskip: hikari-clusters 1.2.0 raises TypeError when imported with hikari 2.7
-    # (our integration module imports it with a fix), so it must not be imported here.
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{package} is not installed (`pip install {package}`); it is not a test dependency")
+    require_engine(module, package)
 
 
 # -- worker side: runs in the engines' worker processes ------------------------------------------------

@@ -302,9 +302,14 @@ class GatewayShardImpl(_commands.GatewayCommands, shard_api.GatewayShard):
         )
 
     # -- hikari-orchestrator reads these two ---------------------------------------------------
+    # Its worker reports them to its manager, also just after close(): a session that a resumable close
+    # kept is still this shard's session (the manager hands it to the shard's next worker).
     @property
     def _seq(self) -> int | None:
-        """The last sequence number received (read-only)."""
+        """The last sequence number received, or the kept session's (read-only)."""
+        kept = self._kept_session
+        if kept is not None and self._session_id_value is None:
+            return kept.seq
         return self._current_seq()
 
     def _current_seq(self) -> int | None:
@@ -313,7 +318,10 @@ class GatewayShardImpl(_commands.GatewayCommands, shard_api.GatewayShard):
 
     @property
     def _session_id(self) -> str | None:
-        """The current session id (read-only)."""
+        """The current session id, or the kept session's (read-only)."""
+        kept = self._kept_session
+        if kept is not None and self._session_id_value is None:
+            return kept.session_id
         return self._session_id_value
 
     # -- public properties ---------------------------------------------------------------------
@@ -390,6 +398,45 @@ class GatewayShardImpl(_commands.GatewayCommands, shard_api.GatewayShard):
             raise RuntimeError(msg)
 
         self._keep_alive_task = keep_alive
+
+    def adopt_session(self, session_id: str, seq: int, *, resume_url: str | None = None) -> None:
+        """Make the next :meth:`start` RESUME a session this shard did not open itself.
+
+        A hand-off between processes: the shard's last process died (or closed resumably) and its
+        session id and seq were recorded elsewhere, e.g. by a shard manager.  Discord then replays every
+        dispatch after ``seq``.  If it refuses the session (INVALID_SESSION, close code 4009), the shard
+        identifies as usual.
+
+        Parameters
+        ----------
+        session_id
+            The session's id, from its READY.
+        seq
+            The sequence number of the last dispatch the old process handled.
+        resume_url
+            The session's ``resume_gateway_url``; the default is the gateway URL this shard was built with.
+
+        Raises
+        ------
+        hikari.errors.ComponentStateConflictError
+            If the shard is running.
+        """
+        if self._keep_alive_task is not None or self._handshake_event is not None:
+            msg = "Cannot adopt a session while the shard is running"
+            raise errors.ComponentStateConflictError(msg)
+        if not session_id or isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            msg = f"a session id and a non-negative seq are required, not {session_id!r} and {seq!r}"
+            raise ValueError(msg)
+        self._kept_session = sessions.SessionRecord(
+            user_id=self._key,
+            shard_id=self._shard_id,
+            shard_count=self._shard_count,
+            session_id=session_id,
+            seq=seq,
+            resume_url=resume_url or self._gateway_url,
+            intents=int(self._intents),
+            saved_at=time.time(),
+        )
 
     async def close(self, *, resumable: bool | None = None) -> None:
         """Close the shard.

@@ -81,6 +81,7 @@ if typing.TYPE_CHECKING:
 
 _LOGGER: typing.Final = logging.getLogger("hikari_shard")
 _PATCHED: typing.Final = "__hikari_shard_compat__"
+_HANDS_OFF: typing.Final = "__hikari_shard_handoff__"  # marks our Bot subclass (the Bot itself has _PATCHED)
 
 
 async def _bot_request_channel_info(
@@ -227,7 +228,7 @@ def _handoff_shard(shard: object, shard_state: typing.Any) -> object:
 
 def _hand_off_sessions(bot: typing.Any) -> None:
     cls = type(bot)
-    if getattr(cls, _PATCHED, False):
+    if getattr(cls, _HANDS_OFF, False):
         return
     make_shard = getattr(cls, "_make_shard", None)
     if make_shard is None or list(inspect.signature(make_shard).parameters) != ["self", "shard_state"]:
@@ -242,7 +243,7 @@ def _hand_off_sessions(bot: typing.Any) -> None:
         def _make_shard(self: typing.Any, shard_state: typing.Any) -> object:
             return _handoff_shard(make_shard(self, shard_state), shard_state)
 
-        namespace = {"__slots__": (), "__module__": cls.__module__, "_make_shard": _make_shard, _PATCHED: True}
+        namespace = {"__slots__": (), "__module__": cls.__module__, "_make_shard": _make_shard, _HANDS_OFF: True}
         subclass = _HANDOFF_BOTS[cls] = type(cls.__name__, (cls,), namespace)
     bot.__class__ = subclass
 

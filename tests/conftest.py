@@ -8,7 +8,10 @@ test command sets it, so a broken build cannot pass as a pure one.
 from __future__ import annotations
 
 import asyncio
+import collections
+import importlib.metadata
 import types
+import typing
 
 import pytest
 
@@ -53,3 +56,33 @@ def _identify_without_waiting(request: pytest.FixtureRequest, monkeypatch: pytes
         return queues.setdefault(asyncio.get_running_loop(), identify.LocalIdentifyQueue(interval=0.0))
 
     monkeypatch.setattr(_context, "local_queue", local_queue)
+
+
+# -- the engines' summary -------------------------------------------------------------------------
+# The tests that run hikari-clusters / hikari-orchestrator for real: one line at the end of the run
+# names what ran, so a run's output shows they ran (CI fails them when an engine is missing).
+ENGINE_TEST_FILES: typing.Final = ("test_integrations.py", "test_orchestrator_handoff.py", "test_clusters_handoff.py")
+_engine_outcomes: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid.split("::", 1)[0].rsplit("/", 1)[-1] not in ENGINE_TEST_FILES:
+        return
+    if report.when == "call" or report.outcome != "passed":
+        _engine_outcomes[report.nodeid] = report.outcome
+
+
+def pytest_terminal_summary(terminalreporter: typing.Any) -> None:
+    if not _engine_outcomes:
+        return
+    versions = []
+    for package in ("hikari-clusters", "hikari-orchestrator"):
+        try:
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{package} not installed")
+    counts = collections.Counter(_engine_outcomes.values())
+    terminalreporter.write_sep("-", f"engines ({', '.join(versions)})")
+    for nodeid, outcome in sorted(_engine_outcomes.items()):
+        terminalreporter.write_line(f"{outcome.upper():8} {nodeid}")
+    terminalreporter.write_line(", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())))

@@ -289,41 +289,43 @@ async def test_a_moved_shard_resumes_the_managers_record(tmp_path: pathlib.Path)
         deployment = _Deployment(tmp_path, emulator)
         stream = _Stream(emulator)
         try:
-            await deployment.server()
-            workers = [await deployment.worker(), await deployment.worker()]
-            for worker in workers:
-                await worker.wait_for(lambda w=worker: bool(w.of("ready")), "READY", timeout=STARTUP_TIMEOUT)
-            assert {w.of("ready")[0]["module"] for w in workers} == {"hikari_shard.shard"}
-            first, second = _owner(workers, 0), _owner(workers, 1)
-            stream.start()
-            await stream.run_for(1.0)
+            try:
+                await deployment.server()
+                workers = [await deployment.worker(), await deployment.worker()]
+                for worker in workers:
+                    await worker.wait_for(lambda w=worker: bool(w.of("ready")), "READY", timeout=STARTUP_TIMEOUT)
+                assert {w.of("ready")[0]["module"] for w in workers} == {"hikari_shard.shard"}
+                first, second = _owner(workers, 0), _owner(workers, 1)
+                stream.start()
+                await stream.run_for(1.0)
 
-            # 1. The worker of shard 0 dies. Its replacement resumes the manager's record.
-            await first.kill(signal.SIGKILL)
-            handled_by_first = first.numbers(0)
-            killed_at = time.monotonic()
-            await stream.run_for(0.5)  # Discord keeps sending meanwhile
-            replacement = await deployment.worker()
-            await replacement.wait_for(
-                lambda: bool(replacement.of("resumed", 0)),
-                f"RESUMED; identified {emulator.identify_log}, resumed {emulator.resume_log}",
-                timeout=STARTUP_TIMEOUT,
-            )
-            back_after = time.monotonic() - killed_at
+                # 1. The worker of shard 0 dies. Its replacement resumes the manager's record.
+                await first.kill(signal.SIGKILL)
+                handled_by_first = first.numbers(0)
+                killed_at = time.monotonic()
+                await stream.run_for(0.5)  # Discord keeps sending meanwhile
+                replacement = await deployment.worker()
+                await replacement.wait_for(
+                    lambda: bool(replacement.of("resumed", 0)),
+                    f"RESUMED; identified {emulator.identify_log}, resumed {emulator.resume_log}",
+                    timeout=STARTUP_TIMEOUT,
+                )
+                back_after = time.monotonic() - killed_at
 
-            # 2. The manager moves shard 1: its worker closes it resumably, the next worker resumes it exactly.
-            await stream.run_for(0.5)
-            await deployment.disconnect(1)
-            await second.wait_for(lambda: _closed(emulator, 1), "a resumable close of shard 1", timeout=10.0)
-            await asyncio.sleep(0.5)  # the worker's last reports are still on their way through its stdout
-            handled_by_second = second.numbers(1)
-            await stream.run_for(0.3)
-            mover = await deployment.worker()
-            await mover.wait_for(lambda: bool(mover.of("resumed", 1)), "RESUMED of shard 1", timeout=STARTUP_TIMEOUT)
-            await stream.run_for(0.5)
-        finally:
-            await stream.stop()
-        try:
+                # 2. The manager moves shard 1: its worker closes it resumably, the next worker resumes it exactly.
+                await stream.run_for(0.5)
+                await deployment.disconnect(1)
+                await second.wait_for(lambda: _closed(emulator, 1), "a resumable close of shard 1", timeout=10.0)
+                await asyncio.sleep(0.5)  # the worker's last reports are still on their way through its stdout
+                handled_by_second = second.numbers(1)
+                await stream.run_for(0.3)
+                mover = await deployment.worker()
+                await mover.wait_for(
+                    lambda: bool(mover.of("resumed", 1)), "RESUMED of shard 1", timeout=STARTUP_TIMEOUT
+                )
+                await stream.run_for(0.5)
+            finally:
+                await stream.stop()
             sent = {shard_id: stream.sent(shard_id) for shard_id in range(SHARD_COUNT)}
             await replacement.wait_for(
                 lambda: replacement.numbers(0)[-1:] == sent[0][-1:], "the last event of shard 0", timeout=EVENT_TIMEOUT
@@ -357,7 +359,7 @@ async def test_a_moved_shard_resumes_the_managers_record(tmp_path: pathlib.Path)
                 f"{len(mover.numbers(1))} after it, 0 twice, 0 lost; IDENTIFYs {dict(emulator.identifies)}"
             )
         finally:
-            await deployment.close()
+            await deployment.close()  # every process it started, whatever failed
 
 
 def _closed(emulator: GatewayEmulator, shard_id: int) -> bool:

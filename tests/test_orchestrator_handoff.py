@@ -22,8 +22,6 @@ the environment, never on a command line.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import pathlib
@@ -35,29 +33,22 @@ import typing
 import hikari
 import pytest
 
+import engine_harness as harness
 from helpers import require_engine
 
 if typing.TYPE_CHECKING:
     from hikari_shard.testing.emulator import GatewayEmulator
 
 HARNESS: typing.Final = pathlib.Path(__file__).resolve()
-ENV_TOKEN: typing.Final = "HANDOFF_TOKEN"  # the variable's name
 SHARD_COUNT: typing.Final = 2
 INTENTS: typing.Final = hikari.Intents.ALL_UNPRIVILEGED
 STARTUP_TIMEOUT: typing.Final = 40.0
 EVENT_TIMEOUT: typing.Final = 15.0
-INTERVAL: typing.Final = 0.025  # seconds between two dispatches to one shard
-USER_BASE: typing.Final = 1_000_000
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the harness runs in POSIX process groups")
 
 
 # -- harness side: the orchestrator's server and workers -----------------------------------------------
-
-
-def _emit(kind: str, **fields: object) -> None:
-    sys.stdout.write(json.dumps({"kind": kind, "pid": os.getpid(), **fields}) + "\n")
-    sys.stdout.flush()
 
 
 def _server_main(rest_url: str, port: str, cert_dir: str) -> None:
@@ -67,7 +58,7 @@ def _server_main(rest_url: str, port: str, cert_dir: str) -> None:
     hikari.urls.REST_API_URL = rest_url
     directory = pathlib.Path(cert_dir)
     hikari_orchestrator.run_server(
-        os.environ[ENV_TOKEN],
+        os.environ[harness.ENV_TOKEN],
         f"localhost:{port}",
         intents=INTENTS,
         ca_cert=(directory / "ca.pem").read_bytes(),
@@ -83,78 +74,15 @@ def _worker_main(port: str, cert_dir: str) -> None:
 
     logging.basicConfig(level=logging.INFO)  # to the worker's log file: what the shards did, for a failure
     ca_cert = (pathlib.Path(cert_dir) / "ca.pem").read_bytes()
-    bot = hikari_orchestrator.Bot(f"localhost:{port}", os.environ[ENV_TOKEN], ca_cert=ca_cert, local_shard_count=1)
+    token = os.environ[harness.ENV_TOKEN]
+    bot = hikari_orchestrator.Bot(f"localhost:{port}", token, ca_cert=ca_cert, local_shard_count=1)
     orchestrator.setup(bot)
 
-    async def on_ready(event: hikari.ShardReadyEvent) -> None:
-        _emit("ready", shard=event.shard.id, module=type(event.shard).__module__)
-
-    async def on_resumed(event: hikari.ShardResumedEvent) -> None:
-        _emit("resumed", shard=event.shard.id, module=type(event.shard).__module__)
-
-    async def on_typing(event: hikari.DMTypingEvent) -> None:
-        _emit("typing", shard=event.shard.id, n=int(event.user_id) - USER_BASE)
-
-    bot.event_manager.subscribe(hikari.ShardReadyEvent, on_ready)
-    bot.event_manager.subscribe(hikari.ShardResumedEvent, on_resumed)
-    bot.event_manager.subscribe(hikari.DMTypingEvent, on_typing)
+    harness.report_events(bot)
     bot.run()
 
 
 # -- test side -----------------------------------------------------------------------------------------
-
-
-class _Process:
-    """One harness process (in its own process group) and the JSON lines it wrote."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, log: pathlib.Path) -> None:
-        self.proc = proc
-        self.log = log
-        self.records: list[dict[str, typing.Any]] = []
-        self._reader = asyncio.ensure_future(self._read()) if proc.stdout is not None else None
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        while line := await self.proc.stdout.readline():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict) and "kind" in record:
-                    self.records.append(record)
-
-    def of(self, kind: str, shard: int | None = None) -> list[dict[str, typing.Any]]:
-        return [r for r in self.records if r["kind"] == kind and (shard is None or r["shard"] == shard)]
-
-    def numbers(self, shard: int) -> list[int]:
-        return [r["n"] for r in self.of("typing", shard)]
-
-    def diagnostics(self) -> str:
-        tail = self.log.read_text(errors="replace")[-3_000:] if self.log.exists() else ""
-        kinds = [r["kind"] for r in self.records if r["kind"] != "typing"]
-        return f"{self.log.name}: reported {kinds} and {self.records[-3:]}\n--- stderr (tail) ---\n{tail}"
-
-    async def wait_for(
-        self,
-        check: typing.Callable[[], bool],
-        what: str,
-        *,
-        timeout: float,  # noqa: ASYNC109 - a deadline for a condition, not for one await
-    ) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            if self.proc.returncode is not None and (self._reader is None or self._reader.done()):
-                pytest.fail(f"{what}: the process exited ({self.proc.returncode})\n{self.diagnostics()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what}: not after {timeout}s\n{self.diagnostics()}")
-            await asyncio.sleep(0.05)
-
-    async def kill(self, sig: int = signal.SIGKILL) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.proc.wait(), 5.0)
-        if self._reader is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reader, 2.0)
 
 
 class _Deployment:
@@ -170,27 +98,16 @@ class _Deployment:
         ca_cert, private_key = _ssl.gen_ca()
         (self.cert_dir / "ca.pem").write_bytes(ca_cert)
         (self.cert_dir / "key.pem").write_bytes(private_key)
-        self.port = _free_port()
-        self.processes: list[_Process] = []
+        self.port = harness.free_port()
+        self.processes: list[harness.Process] = []
 
-    async def spawn(self, *args: object, stdout: bool = True) -> _Process:
+    async def spawn(self, *args: object, stdout: bool = True) -> harness.Process:
         log = self.tmp_path / f"{args[0]}-{len(self.processes)}.log"
-        with log.open("wb") as stderr:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(HARNESS),
-                *map(str, args),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if stdout else asyncio.subprocess.DEVNULL,
-                stderr=stderr,
-                start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", ENV_TOKEN: self.emulator.token},
-            )
-        process = _Process(proc, log)
+        process = await harness.spawn(HARNESS, *args, log=log, token=self.emulator.token, stdout=stdout)
         self.processes.append(process)
         return process
 
-    async def server(self) -> _Process:
+    async def server(self) -> harness.Process:
         server = await self.spawn("server", self.emulator.rest_url, self.port, self.cert_dir, stdout=False)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -204,7 +121,7 @@ class _Deployment:
                 writer.close()
                 return server
 
-    async def worker(self) -> _Process:
+    async def worker(self) -> harness.Process:
         return await self.spawn("worker", self.port, self.cert_dir)
 
     async def disconnect(self, shard_id: int) -> None:
@@ -225,57 +142,7 @@ class _Deployment:
             await process.kill()
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _Stream:
-    """Numbered TYPING_START dispatches to every shard, every :data:`INTERVAL` s, with their seqs."""
-
-    def __init__(self, emulator: GatewayEmulator) -> None:
-        self.emulator = emulator
-        self.seqs: dict[int, dict[int, int]] = {shard_id: {} for shard_id in range(SHARD_COUNT)}
-        self._task: asyncio.Task[None] | None = None
-
-    def sent(self, shard_id: int) -> list[int]:
-        return sorted(self.seqs[shard_id])
-
-    async def _run(self) -> None:
-        n = 0
-        while True:
-            for shard_id in range(SHARD_COUNT):
-                data = {"channel_id": "900", "user_id": str(USER_BASE + n), "timestamp": int(time.time())}
-                (seq,) = await self.emulator.dispatch("TYPING_START", data, shard_id=shard_id)
-                self.seqs[shard_id][n] = seq
-            n += 1
-            await asyncio.sleep(INTERVAL)
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def run_for(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-        assert self._task is not None
-        assert not self._task.done(), self._task
-
-
-def _resume_seq(emulator: GatewayEmulator, shard_id: int) -> int:
-    seqs = [seq for _, shard, _, seq in emulator.resume_log if shard == shard_id]
-    assert len(seqs) == 1, emulator.resume_log
-    return int(seqs[0])
-
-
-def _owner(workers: list[_Process], shard_id: int) -> _Process:
+def _owner(workers: list[harness.Process], shard_id: int) -> harness.Process:
     (owner,) = (worker for worker in workers if worker.of("ready", shard_id))
     return owner
 
@@ -287,7 +154,7 @@ async def test_a_moved_shard_resumes_the_managers_record(tmp_path: pathlib.Path)
 
     async with GatewayEmulator(token=make_bot_token(), shard_count=SHARD_COUNT, max_concurrency=2) as emulator:
         deployment = _Deployment(tmp_path, emulator)
-        stream = _Stream(emulator)
+        stream = harness.Stream(emulator)
         try:
             try:
                 await deployment.server()
@@ -339,14 +206,14 @@ async def test_a_moved_shard_resumes_the_managers_record(tmp_path: pathlib.Path)
             assert dict(emulator.resumes) == {0: 1, 1: 1}, emulator.resume_log
 
             # Shard 0 (SIGKILL): the replacement got every dispatch after the record, in order: nothing lost.
-            record_seq = _resume_seq(emulator, 0)
+            record_seq = harness.resume_seq(emulator, 0)
             after_record = [n for n in sent[0] if stream.seqs[0][n] > record_seq]
             assert replacement.numbers(0) == after_record
             assert sorted(set(handled_by_first) | set(replacement.numbers(0))) == sent[0]
             again = sorted(set(handled_by_first) & set(replacement.numbers(0)))
 
             # Shard 1 (moved by the manager): resumed at the exact seq it closed at: nothing lost, nothing twice.
-            assert _resume_seq(emulator, 1) == stream.seqs[1][handled_by_second[-1]]
+            assert harness.resume_seq(emulator, 1) == stream.seqs[1][handled_by_second[-1]]
             assert handled_by_second + mover.numbers(1) == sent[1]
             assert [worker.of("ready") for worker in (replacement, mover)] == [[], []]
 

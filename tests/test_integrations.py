@@ -348,10 +348,13 @@ def test_cluster_launcher_pickles() -> None:
     _require("hikari_clusters", "hikari-clusters")
     from hikari_shard.integrations import clusters
 
-    launcher = clusters.ClusterLauncher(_ProbeBot, bot_init_kwargs={"token": "t"}, bot_start_kwargs={"a": 1})
+    launcher = clusters.ClusterLauncher(
+        _ProbeBot, bot_init_kwargs={"token": "t"}, bot_start_kwargs={"a": 1}, sessions=pathlib.Path("s.sqlite3")
+    )
     copy = pickle.loads(pickle.dumps(launcher))
     assert type(copy) is clusters.ClusterLauncher
     assert (copy.bot_class, copy.bot_init_kwargs, copy.bot_start_kwargs) == (_ProbeBot, {"token": "t"}, {"a": 1})
+    assert (copy.sessions, copy.max_session_age) == ("s.sqlite3", None)
     assert copy.cluster_class is clusters.Cluster
 
 

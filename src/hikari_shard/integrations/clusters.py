@@ -13,13 +13,24 @@ before the cluster's bot starts, so any ``hikari.GatewayBot`` subclass runs
     LAUNCHER = ClusterLauncher(MyBot, bot_init_kwargs={"token": TOKEN, "intents": INTENTS})
     Server("127.0.0.1", 8765, IPC_TOKEN, LAUNCHER).run()
 
-Besides installing the shard, :class:`ClusterLauncher` differs from hikari-clusters' in two ways:
+**Warm hand-off.** Give the launcher a session store (``sessions=``, as :func:`hikari_shard.install` takes
+it; ``HIKARI_SHARD_SESSIONS`` does the same) and a cluster that stops (the IPC event ``cluster_stop``,
+or SIGINT) closes every shard resumably and saves its session; the cluster the brain starts in its
+place RESUMEs them, without waiting for identify buckets, and Discord replays what it sent meanwhile.
+A rolling restart then costs no IDENTIFY and loses no event.  A SQLite file serves the clusters of
+one host, Redis (``redis://...``) clusters on several machines; the store also holds the identify
+queue's slots, so the clusters that share it never IDENTIFY two shards of one bucket within 5 s.
+A resumed shard gets no READY or GUILD_CREATE: see the cache caveat in docs/warm-restarts.md.
+
+Besides installing the shard, :class:`ClusterLauncher` differs from hikari-clusters' in three ways:
 
 - it passes ``bot_start_kwargs`` to ``GatewayBot.start`` (hikari-clusters 1.2.0 accepts and drops them);
 - its default ``cluster_class`` is :class:`Cluster`, which reports itself ready only 5 s after its last
   shard started.  The brain launches the next cluster as soon as every cluster is ready, so without
   this the next cluster's first IDENTIFY could follow this cluster's last one by well under the 5 s
-  Discord requires per ``max_concurrency`` bucket (hikari spaces the shards *within* a cluster itself).
+  Discord requires per ``max_concurrency`` bucket (hikari spaces the shards *within* a cluster itself);
+- that :class:`Cluster` also obeys the IPC event ``cluster_stop`` (``brain.ipc.send_event([uid],
+  "cluster_stop")``), which hikari-clusters 1.2.0's own Cluster logs as a TypeError and ignores.
 
 hikari-clusters 1.2.0 cannot be imported with hikari 2.7: its ``__init__`` calls
 ``hikari.internal.ux.init_logging("INFO", True, False)``, whose last two parameters became keyword-only.
@@ -38,6 +49,7 @@ __all__ = ("IDENTIFY_INTERVAL", "Brain", "Cluster", "ClusterLauncher", "Server")
 import asyncio
 import contextlib
 import inspect
+import os
 import signal
 import sys
 import time
@@ -100,6 +112,13 @@ class Cluster(_ClusterBase):  # type: ignore[misc]
 
     _all_started_at: float | None = None
 
+    def __init__(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+        super().__init__(*args, **kwargs)
+        # hikari-clusters 1.2.0's handler of the IPC event "cluster_stop" takes a ``cluster`` argument that
+        # its Cluster never registers (Brain and Server register theirs): the event raised TypeError, was
+        # logged and ignored, and a cluster could only be stopped by a signal.
+        self.ipc.events.event_kwargs.setdefault("cluster", self)
+
     @property
     def ready(self) -> bool:
         """Whether every shard of this cluster started at least :data:`IDENTIFY_INTERVAL` s ago."""
@@ -118,6 +137,10 @@ class ClusterLauncher(_ClusterLauncherBase):  # type: ignore[misc]
     Takes hikari-clusters' arguments.  ``bot_class`` may be any ``hikari.GatewayBot`` subclass whose
     instances accept new attributes (hikari-clusters sets ``bot.cluster``).  ``bot_start_kwargs`` are
     passed to ``GatewayBot.start``, e.g. ``{"check_for_updates": False}``.
+
+    ``sessions`` and ``max_session_age`` turn on warm hand-off between a cluster and its replacement:
+    they are :func:`hikari_shard.install`'s, given in each cluster process (a path or a URL: the launcher
+    is pickled into cluster processes that are not forked).  Unset, ``HIKARI_SHARD_SESSIONS`` decides.
     """
 
     def __init__(
@@ -126,8 +149,13 @@ class ClusterLauncher(_ClusterLauncherBase):  # type: ignore[misc]
         bot_init_kwargs: dict[str, typing.Any] | None = None,
         bot_start_kwargs: dict[str, typing.Any] | None = None,
         cluster_class: type[typing.Any] = Cluster,
+        *,
+        sessions: str | os.PathLike[str] | None = None,
+        max_session_age: float | None = None,
     ) -> None:
         super().__init__(bot_class, bot_init_kwargs, bot_start_kwargs, cluster_class)
+        self.sessions = os.fspath(sessions) if sessions is not None else None
+        self.max_session_age = max_session_age
 
     def launch_cluster(  # noqa: PLR0917 - hikari-clusters' signature
         self,
@@ -139,7 +167,7 @@ class ClusterLauncher(_ClusterLauncherBase):  # type: ignore[misc]
         certificate_path: pathlib.Path | None,
     ) -> None:
         """Run one cluster until it stops; hikari-clusters calls this in a new process."""
-        hikari_shard.install()
+        hikari_shard.install(sessions=self.sessions, max_session_age=self.max_session_age)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         cluster = self.cluster_class(

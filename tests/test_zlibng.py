@@ -92,6 +92,22 @@ def test_corrupt_data_is_zlib_error_and_stays_broken(zlibng: types.ModuleType) -
         decompress(good)  # the stream is past its header: zlib keeps failing, as zlib's object does
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"x\xf9\x00\x00\x00\xff\xff", id="preset dictionary (Z_NEED_DICT, no message)"),
+        pytest.param(b"\xff" * 16, id="bad header (a message)"),
+    ],
+)
+def test_errors_read_as_zlib_ngs(zlibng: types.ModuleType, data: bytes) -> None:
+    # The same text as zlib_ng's wrapper: the shard's GatewayTransportError quotes it, in both builds.
+    with pytest.raises(zlib_ng.error) as theirs:
+        zlib_ng.decompressobj().decompress(data)
+    with pytest.raises(zlib_ng.error) as ours:
+        zlibng.decompressobj().decompress(data)
+    assert str(ours.value) == str(theirs.value)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.data())
 def test_damaged_streams_fail_like_zlib(zlibng: types.ModuleType, data: st.DataObject) -> None:

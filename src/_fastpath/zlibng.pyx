@@ -78,6 +78,8 @@ cdef enum:
     Z_OK = 0
     Z_STREAM_END = 1
     Z_NEED_DICT = 2
+    Z_STREAM_ERROR = -2
+    Z_DATA_ERROR = -3
     Z_MEM_ERROR = -4
     Z_BUF_ERROR = -5
     Z_SYNC_FLUSH = 2
@@ -182,11 +184,22 @@ cdef class Decompress(_ScratchDecompressor):
     cdef int _fail(self, int status) except -1:
         cdef const char* reason = self._stream.msg
         self._drop()
-        message = reason.decode("utf-8", "replace") if reason is not NULL else "unknown failure"
+        # The texts of zlib_ng's own wrapper (CPython's zlib module): the library's message, else a
+        # fixed one for three codes, else none (Z_NEED_DICT comes without a message).
+        if reason is not NULL:
+            message = reason.decode("utf-8", "replace")
+        elif status == Z_BUF_ERROR:
+            message = "incomplete or truncated stream"
+        elif status == Z_STREAM_ERROR:
+            message = "inconsistent stream state"
+        elif status == Z_DATA_ERROR:
+            message = "invalid input data"
+        else:
+            message = None
         if status == Z_MEM_ERROR:
             raise MemoryError(f"zlib-ng: out of memory while decompressing data ({message})")
-        if status == Z_NEED_DICT:
-            message = "a preset dictionary is needed"
+        if message is None:
+            raise error(f"Error {status} while decompressing data")
         raise error(f"Error {status} while decompressing data: {message}")
 
 

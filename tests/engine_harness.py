@@ -41,7 +41,10 @@ def emit(kind: str, **fields: object) -> None:
 
 
 def report_events(bot: hikari.GatewayBotAware) -> None:
-    """Report every READY, RESUMED and DM typing event ``bot`` receives."""
+    """Report every READY, RESUMED and DM typing event ``bot`` receives, with the class of the shard that delivered it.
+
+    A typing event's ``n`` is its user id less :data:`USER_BASE` (how :class:`Stream` numbers them).
+    """
 
     async def on_ready(event: hikari.ShardReadyEvent) -> None:
         emit("ready", shard=event.shard.id, module=type(event.shard).__module__)
@@ -50,11 +53,20 @@ def report_events(bot: hikari.GatewayBotAware) -> None:
         emit("resumed", shard=event.shard.id, module=type(event.shard).__module__)
 
     async def on_typing(event: hikari.DMTypingEvent) -> None:
-        emit("typing", shard=event.shard.id, n=int(event.user_id) - USER_BASE)
+        user = int(event.user_id)
+        emit("typing", shard=event.shard.id, n=user - USER_BASE, user=user, module=type(event.shard).__module__)
 
     bot.event_manager.subscribe(hikari.ShardReadyEvent, on_ready)
     bot.event_manager.subscribe(hikari.ShardResumedEvent, on_resumed)
     bot.event_manager.subscribe(hikari.DMTypingEvent, on_typing)
+
+
+class ReportingBot(hikari.GatewayBot):
+    """A user's bot for hikari-clusters: a plain ``hikari.GatewayBot`` subclass (it must have a ``__dict__``)."""
+
+    def __init__(self, **kwargs: typing.Any) -> None:
+        super().__init__(**kwargs)
+        report_events(self)
 
 
 # -- test side --------------------------------------------------------------------------------------------

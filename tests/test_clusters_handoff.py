@@ -42,21 +42,13 @@ posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the harness run
 # -- harness side: the brain, the server, and (forked from it) the clusters --------------------------------
 
 
-class _ReportingBot(hikari.GatewayBot):
-    """A user's bot for hikari-clusters: a plain ``hikari.GatewayBot`` subclass that reports what it receives."""
-
-    def __init__(self, **kwargs: typing.Any) -> None:
-        super().__init__(**kwargs)
-        harness.report_events(self)
-
-
 def _deployment_main(rest_url: str, port: str, sessions: str) -> None:
     import os
 
     from hikari_shard.integrations.clusters import Brain, ClusterLauncher, Server
 
     launcher = ClusterLauncher(
-        _ReportingBot,
+        harness.ReportingBot,
         bot_init_kwargs={
             "token": os.environ[harness.ENV_TOKEN],
             "rest_url": rest_url,

@@ -39,6 +39,7 @@ import typing
 import hikari
 import pytest
 
+import engine_harness as harness
 from helpers import require_engine
 
 if typing.TYPE_CHECKING:
@@ -57,43 +58,7 @@ IPC_TOKEN: typing.Final = "hikari-shard-test"
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="the harness runs in a POSIX process group")
 
 
-def _require(module: str, package: str) -> None:
-    require_engine(module, package)
-
-
 # -- worker side: runs in the engines' worker processes ------------------------------------------------
-
-
-def _emit(kind: str, **fields: object) -> None:
-    sys.stdout.write(json.dumps({"kind": kind, "pid": os.getpid(), **fields}) + "\n")
-    sys.stdout.flush()
-
-
-def _probe(bot: hikari.GatewayBotAware) -> None:
-    """Report every READY and DM typing event, with the class of the shard that delivered it."""
-
-    async def on_ready(event: hikari.ShardReadyEvent) -> None:
-        _emit("ready", shard=event.shard.id, module=type(event.shard).__module__)
-
-    async def on_typing(event: hikari.DMTypingEvent) -> None:
-        _emit("typing", shard=event.shard.id, user=int(event.user_id), module=type(event.shard).__module__)
-
-    bot.event_manager.subscribe(hikari.ShardReadyEvent, on_ready)
-    bot.event_manager.subscribe(hikari.DMTypingEvent, on_typing)
-
-
-class _ProbeBot(hikari.GatewayBot):
-    """A user's bot for hikari-clusters: a plain ``hikari.GatewayBot`` subclass (it must have a ``__dict__``)."""
-
-    def __init__(self, **kwargs: typing.Any) -> None:
-        super().__init__(**kwargs)
-        _probe(self)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_for_port(host: str, port: int, *, timeout: float) -> None:
@@ -117,7 +82,7 @@ def _orchestrator_worker(host: str, port: int, token: str, ca_cert: bytes) -> No
     _wait_for_port(host, port, timeout=STARTUP_TIMEOUT)
     bot = hikari_orchestrator.Bot(f"{host}:{port}", token, ca_cert=ca_cert, local_shard_count=1)
     orchestrator.setup(bot)
-    _probe(bot)
+    harness.report_events(bot)
     bot.run()
 
 
@@ -132,7 +97,7 @@ def _run_orchestrator(rest_url: str, token: str, shard_count: int, processes: in
     # TLS with the orchestrator's own self-signed certificate for "localhost": its workers authenticate with
     # call credentials, which gRPC only sends over a secure channel.
     ca_cert, private_key = _ssl.gen_ca()
-    host, port = "localhost", _free_port()
+    host, port = "localhost", harness.free_port()
     # Fresh interpreters (spawn): install() in this process would not reach them.
     context = multiprocessing.get_context("spawn")
     for _ in range(processes):
@@ -147,7 +112,7 @@ def _run_clusters(rest_url: str, token: str, shard_count: int, port: int) -> Non
     from hikari_shard.integrations.clusters import Brain, ClusterLauncher, Server
 
     launcher = ClusterLauncher(
-        _ProbeBot,
+        harness.ReportingBot,
         bot_init_kwargs={
             "token": token,
             "rest_url": rest_url,
@@ -292,15 +257,15 @@ async def emulator() -> typing.AsyncIterator[GatewayEmulator]:
 
 @posix_only
 async def test_orchestrator_workers_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
-    _require("hikari_orchestrator", "hikari-orchestrator")
+    require_engine("hikari_orchestrator", "hikari-orchestrator")
     async with _harness(tmp_path, "orchestrator", emulator.rest_url, emulator.token, SHARD_COUNT, PROCESSES) as h:
         await _check_cluster_of_our_shards(h, emulator)
 
 
 @posix_only
 async def test_clusters_run_our_shards(emulator: GatewayEmulator, tmp_path: pathlib.Path) -> None:
-    _require("hikari_clusters", "hikari-clusters")
-    async with _harness(tmp_path, "clusters", emulator.rest_url, emulator.token, SHARD_COUNT, _free_port()) as h:
+    require_engine("hikari_clusters", "hikari-clusters")
+    async with _harness(tmp_path, "clusters", emulator.rest_url, emulator.token, SHARD_COUNT, harness.free_port()) as h:
         await _check_cluster_of_our_shards(h, emulator)
 
 
@@ -312,7 +277,7 @@ def _record_callback(bot: object) -> None:
 
 
 async def test_orchestrator_bot_works_with_hikari_2_7() -> None:
-    _require("hikari_orchestrator", "hikari-orchestrator")
+    require_engine("hikari_orchestrator", "hikari-orchestrator")
     import hikari_orchestrator
     from hikari_orchestrator import _client
 
@@ -345,15 +310,22 @@ async def test_orchestrator_bot_works_with_hikari_2_7() -> None:
 
 def test_cluster_launcher_pickles() -> None:
     # hikari-clusters pickles the launcher into each cluster process when it does not fork (spawn, forkserver).
-    _require("hikari_clusters", "hikari-clusters")
+    require_engine("hikari_clusters", "hikari-clusters")
     from hikari_shard.integrations import clusters
 
     launcher = clusters.ClusterLauncher(
-        _ProbeBot, bot_init_kwargs={"token": "t"}, bot_start_kwargs={"a": 1}, sessions=pathlib.Path("s.sqlite3")
+        harness.ReportingBot,
+        bot_init_kwargs={"token": "t"},
+        bot_start_kwargs={"a": 1},
+        sessions=pathlib.Path("s.sqlite3"),
     )
     copy = pickle.loads(pickle.dumps(launcher))
     assert type(copy) is clusters.ClusterLauncher
-    assert (copy.bot_class, copy.bot_init_kwargs, copy.bot_start_kwargs) == (_ProbeBot, {"token": "t"}, {"a": 1})
+    assert (copy.bot_class, copy.bot_init_kwargs, copy.bot_start_kwargs) == (
+        harness.ReportingBot,
+        {"token": "t"},
+        {"a": 1},
+    )
     assert (copy.sessions, copy.max_session_age) == ("s.sqlite3", None)
     assert copy.cluster_class is clusters.Cluster
 

@@ -427,16 +427,7 @@ class GatewayShardImpl(_commands.GatewayCommands, shard_api.GatewayShard):
         if not session_id or isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
             msg = f"a session id and a non-negative seq are required, not {session_id!r} and {seq!r}"
             raise ValueError(msg)
-        self._kept_session = sessions.SessionRecord(
-            user_id=self._key,
-            shard_id=self._shard_id,
-            shard_count=self._shard_count,
-            session_id=session_id,
-            seq=seq,
-            resume_url=resume_url or self._gateway_url,
-            intents=int(self._intents),
-            saved_at=time.time(),
-        )
+        self._kept_session = self._record(session_id, seq, resume_url or self._gateway_url)
 
     async def close(self, *, resumable: bool | None = None) -> None:
         """Close the shard.
@@ -511,13 +502,17 @@ class GatewayShardImpl(_commands.GatewayCommands, shard_api.GatewayShard):
         seq = self._current_seq()
         if self._session_id_value is None or seq is None or self._user_id is None:
             return None
+        return self._record(self._session_id_value, seq, self._resume_gateway_url or self._gateway_url)
+
+    def _record(self, session_id: str, seq: int, resume_url: str) -> sessions.SessionRecord:
+        """A record of session ``session_id`` of this shard, at ``seq``, as of now."""
         return sessions.SessionRecord(
             user_id=self._key,
             shard_id=self._shard_id,
             shard_count=self._shard_count,
-            session_id=self._session_id_value,
+            session_id=session_id,
             seq=seq,
-            resume_url=self._resume_gateway_url or self._gateway_url,
+            resume_url=resume_url,
             intents=int(self._intents),
             saved_at=time.time(),
         )

@@ -130,9 +130,9 @@ async def _client_stop(self: typing.Any) -> None:
 def _fix_client_stop() -> None:
     # A bet on 0.2.x's private Client (pyproject bounds the engine to <0.3); each part is checked first.
     cls = orchestrator_client.Client
-    version = importlib.metadata.version("hikari-orchestrator")
     if getattr(cls.stop, _PATCHED, False):
         return
+    version = importlib.metadata.version("hikari-orchestrator")
     if not version.startswith("0.2.") or not {"_attributes", "_tracked_shards", "_remote_shards"} <= set(
         getattr(cls, "__slots__", ())
     ):
